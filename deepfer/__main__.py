@@ -1,0 +1,3 @@
+from deepfer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,127 @@
+"""Preprocessing, written once: any image or face crop -> 48x48 grayscale uint8.
+
+Training (dataset loading), evaluation, batch, webcam and Gradio all call these functions;
+scaling of pixel values lives inside the saved model, so this module never normalizes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deepfer.errors import ImageError
+from deepfer.labels import INPUT_SIZE
+
+#: Default margin added around a detector's box, as a fraction of the box side, so that a crop
+#: is framed like a FER2013 face (see ``python -m deepfer framing`` for how it was chosen).
+DEFAULT_MARGIN = 0.15
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Grayscale uint8 (H, W) from a gray, BGR or BGRA image (OpenCV channel order)."""
+    import cv2
+
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 3:
+        code = cv2.COLOR_BGRA2GRAY if img.shape[2] == 4 else cv2.COLOR_BGR2GRAY
+        img = cv2.cvtColor(img, code)
+    if img.ndim != 2:
+        raise ImageError(f"expected a gray or colour image, got an array of shape {img.shape}")
+    if img.dtype != np.uint8:
+        if np.issubdtype(img.dtype, np.floating) and img.size and float(img.max()) <= 1.0:
+            img = img * 255.0
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    return img
+
+
+def to_model_input(image: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """One face image of any size and colour -> (size, size) grayscale uint8."""
+    import cv2
+
+    gray = to_gray(image)
+    if gray.shape == (size, size):
+        return gray
+    h, w = gray.shape
+    if h == 0 or w == 0:
+        raise ImageError("empty image")
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
+    return cv2.resize(gray, (size, size), interpolation=interp)
+
+
+def stack_faces(faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """A list of face images (any size/colour) or an array -> (N, 48, 48, 1) uint8 batch."""
+    if isinstance(faces, np.ndarray) and faces.ndim == 4 and faces.shape[1:] == (INPUT_SIZE, INPUT_SIZE, 1):
+        return faces.astype(np.uint8, copy=False)
+    if isinstance(faces, np.ndarray) and faces.ndim == 2:
+        faces = [faces]
+    arr = [to_model_input(f) for f in faces]
+    if not arr:
+        return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.uint8)
+    return np.stack(arr)[..., None]
+
+
+def square_box(box: tuple[float, float, float, float], margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Square crop (x0, y0, x1, y1) around a detector box ``(x, y, w, h)`` with ``margin``.
+
+    The side is ``max(w, h) * (1 + 2 * margin)``, centred on the box; it may extend past the
+    image, which :func:`crop_face` fills by replicating the border.
+    """
+    x, y, w, h = box
+    side = max(w, h) * (1.0 + 2.0 * margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    x0 = int(round(cx - side / 2.0))
+    y0 = int(round(cy - side / 2.0))
+    s = max(1, int(round(side)))
+    return x0, y0, x0 + s, y0 + s
+
+
+def crop_face(image: np.ndarray, box: tuple[float, float, float, float], margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """Cut a face framed like FER2013: square, ``margin`` around ``box``, gray, 48x48 uint8."""
+    import cv2
+
+    gray = to_gray(image)
+    H, W = gray.shape
+    x0, y0, x1, y1 = square_box(box, margin, gray.shape)
+    pad_l, pad_t = max(0, -x0), max(0, -y0)
+    pad_r, pad_b = max(0, x1 - W), max(0, y1 - H)
+    crop = gray[max(0, y0) : min(H, y1), max(0, x0) : min(W, x1)]
+    if crop.size == 0:
+        raise ImageError(f"face box {box} lies outside the {W}x{H} image")
+    if pad_l or pad_t or pad_r or pad_b:
+        crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    return to_model_input(crop)
+
+
+def read_image(path: str | Path, flags: int | None = None) -> np.ndarray:
+    """Read an image file as BGR (or gray with ``flags=cv2.IMREAD_GRAYSCALE``); ImageError if unreadable.
+
+    Uses ``np.fromfile`` + ``cv2.imdecode`` so paths with spaces and non-ASCII characters work.
+    """
+    import cv2
+
+    p = Path(path)
+    if not p.is_file():
+        raise ImageError(f"{p}: no such file")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    if data.size == 0:
+        raise ImageError(f"{p}: empty file (0 bytes)")
+    img = cv2.imdecode(data, cv2.IMREAD_COLOR if flags is None else flags)
+    if img is None:
+        raise ImageError(f"{p}: not a readable image (corrupt or unsupported format)")
+    return img
+
+
+def decode_image(data: bytes, flags: int | None = None) -> np.ndarray:
+    """Decode image bytes (an upload) as BGR; ImageError if they are not an image."""
+    import cv2
+
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if buf.size == 0:
+        raise ImageError("empty upload (0 bytes)")
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR if flags is None else flags)
+    if img is None:
+        raise ImageError("not a readable image (corrupt or unsupported format)")
+    return img
