@@ -61,10 +61,10 @@ def save_model_files(model, stem: str | Path) -> tuple[Path, Path]:
 def load_keras_model(path: str | Path):
     """Load a ``.keras`` or ``.h5`` model and check DeepFER's contract: (N,48,48,1) in, 7 out."""
     path = Path(path)
-    if not path.exists():
-        raise ModelError(f"model file {path} does not exist; train one with `python -m deepfer train` or pass --model")
     if path.suffix not in MODEL_SUFFIXES:
         raise ModelError(f"{path}: unsupported model format {path.suffix!r}; use .keras or .h5")
+    if not path.exists():
+        raise ModelError(f"model file {path} does not exist; train one with `python -m deepfer train` or pass --model")
     import keras
 
     try:

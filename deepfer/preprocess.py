@@ -15,7 +15,7 @@ from deepfer.labels import INPUT_SIZE
 
 #: Default margin added around a detector's box, as a fraction of the box side, so that a crop
 #: is framed like a FER2013 face (see ``python -m deepfer framing`` for how it was chosen).
-DEFAULT_MARGIN = 0.15
+DEFAULT_MARGIN = 0.0
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -55,8 +55,8 @@ def stack_faces(faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """A list of face images (any size/colour) or an array -> (N, 48, 48, 1) uint8 batch."""
     if isinstance(faces, np.ndarray) and faces.ndim == 4 and faces.shape[1:] == (INPUT_SIZE, INPUT_SIZE, 1):
         return faces.astype(np.uint8, copy=False)
-    if isinstance(faces, np.ndarray) and faces.ndim == 2:
-        faces = [faces]
+    if isinstance(faces, np.ndarray) and (faces.ndim == 2 or (faces.ndim == 3 and faces.shape[2] in (1, 3, 4))):
+        faces = [faces]  # one image: (H, W), (H, W, 1), (H, W, 3) or (H, W, 4)
     arr = [to_model_input(f) for f in faces]
     if not arr:
         return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.uint8)

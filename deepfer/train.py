@@ -18,13 +18,13 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from deepfer.data import FaceDataset, load_splits
-from deepfer.errors import DatasetError, DeepFERError
+from deepfer.errors import DeepFERError
 from deepfer.labels import EMOTIONS, INPUT_SHAPE, NUM_CLASSES
 from deepfer.metrics import classification_report, format_report
 from deepfer.modelio import save_model_files, write_json
@@ -58,7 +58,7 @@ class TrainConfig:
     name: str = "deepfer"
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -165,7 +165,7 @@ def _make_callback_class():
     class Monitor(keras.callbacks.Callback):
         """Per-epoch LR schedule, history file, checkpoints, early stopping and time limit."""
 
-        def __init__(self, trainer: "_Trainer"):
+        def __init__(self, trainer: _Trainer):
             super().__init__()
             self.t = trainer
             self._t0 = 0.0
@@ -434,7 +434,7 @@ def export(cfg: TrainConfig, state: TrainState, out: Path, best_weights: Path, d
             "macro_f1_single_pass": single["macro_f1"],
             "n": report["n"],
         },
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_json(out / f"{cfg.name}.json", meta)
     return meta

@@ -1,0 +1,44 @@
+"""DeepFER dashboard: home page. Run with ``streamlit run dashboard/Home.py``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dashboard.common import load_pipeline, model_card  # noqa: E402
+from deepfer.errors import DeepFERError  # noqa: E402
+
+st.set_page_config(page_title="DeepFER", page_icon="🙂", layout="wide")
+st.title("DeepFER: facial emotion recognition")
+st.write(
+    "Detects faces and classifies seven emotions (angry, disgust, fear, happy, neutral, sad, surprise) "
+    "from 48x48 grayscale faces. Upload a photo to try the model."
+)
+
+try:
+    pipe = load_pipeline()
+except DeepFERError as exc:
+    st.error(f"The model could not be loaded: {exc}")
+    st.stop()
+
+with st.expander("Model card", expanded=True):
+    st.table(model_card(pipe.classifier.metadata, pipe.classifier.precision))
+
+upload = st.file_uploader("Photo", type=["jpg", "jpeg", "png", "bmp", "webp"])
+if upload is not None:
+    from dashboard.common import analyze_upload
+
+    try:
+        annotated, table = analyze_upload(pipe, upload.getvalue())
+    except DeepFERError as exc:
+        st.error(f"Could not analyze {upload.name}: {exc}")
+    else:
+        st.image(annotated, channels="BGR", caption=f"{len(table)} face(s)")
+        if len(table):
+            st.dataframe(table, hide_index=True)
+        else:
+            st.info("No face found in this photo.")
