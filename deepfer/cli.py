@@ -186,12 +186,33 @@ def _run_framing(a) -> int:
     return 0
 
 
+def _add_gradio(sub) -> None:
+    p = sub.add_parser(
+        "gradio",
+        help="serve the Gradio web UI and its /predict HTTP API",
+        description="Serve DeepFER with Gradio: Image, Webcam and Video tabs and an API endpoint /predict. "
+        "Binds to 127.0.0.1 unless --host says otherwise (use --host 0.0.0.0 to expose it deliberately).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--model", default=None, help="model .keras/.h5 (default: models/deepfer.keras)")
+
+
+def _run_gradio(a) -> int:
+    from deepfer.gradio_app import serve
+
+    serve(a)
+    return 0
+
+
 COMMANDS = {
     "train": (_add_train, _run_train),
     "evaluate": (_add_evaluate, _run_evaluate),
     "cache": (_add_cache, _run_cache),
     "bench": (_add_bench, _run_bench),
     "framing": (_add_framing, _run_framing),
+    "gradio": (_add_gradio, _run_gradio),
 }
 
 
