@@ -18,6 +18,12 @@ st.write(
     "Detects faces and classifies seven emotions (angry, disgust, fear, happy, neutral, sad, surprise) "
     "from 48x48 grayscale faces. Upload a photo to try the model."
 )
+st.markdown(
+    "**Pages** (sidebar): **Training** — learning curves, confusion matrix and per-class metrics of the runs in `models/`; "
+    "**Dataset** — class balance, sample faces and unreadable files of a dataset folder; "
+    "**Live webcam** — the model on your camera, frame by frame, with face ids and latency; "
+    "**Batch explorer** — results of `python -m batch` on videos and photos, or run it on uploads."
+)
 
 try:
     pipe = load_pipeline()

@@ -10,6 +10,10 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# aiortc's SRTP binding (used by the dashboard's live page) segfaults the process when it is first
+# imported after TensorFlow; importing the dashboard package loads it first (see dashboard/__init__.py).
+import dashboard  # noqa: E402, F401
+
 REPO = Path(__file__).resolve().parent.parent
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 

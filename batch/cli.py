@@ -1,0 +1,69 @@
+"""``python -m batch INPUT... --out DIR``: emotions of image folders and videos into CSVs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+EPILOG = """outputs (in --out DIR):
+  <video-stem>.csv            one row per (frame, face), and one per analyzed frame with no face
+  <video-stem>.summary.json   share of time in each emotion and emotion segments, per face and overall
+  <video-stem>.annotated.mp4  with --annotate: boxes, emotions and face ids drawn
+  images.csv                  one row per (image, face), and one per image with no face
+  errors.csv                  inputs that could not be processed, with the reason
+
+exit status: 0 all inputs done, 1 some inputs failed (see errors.csv), 2 the run could not start.
+
+examples:
+  python -m batch lecture.mp4 --out results --annotate
+  python -m batch photos/ clips/ --out results --stride 2 --smooth 5
+  python -m batch photos/ --out results --sort-into sorted_photos
+  python -m batch photos/ clips/ --out results --resume      # after an interruption
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m batch",
+        description="Facial emotion analysis of images, videos and folders of them (searched recursively) "
+        "into per-frame CSV files, with face ids that stay stable across a video's frames.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files or folders")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    p.add_argument("--model", metavar="PATH", help="a .keras/.h5 emotion model (default: the committed models/deepfer.keras)")
+    p.add_argument("--detector", default="haar", choices=["haar", "mtcnn"], help="face detector: haar (fast, default) or mtcnn (accurate, slow)")
+    p.add_argument("--stride", type=int, default=1, metavar="N", help="analyze every Nth video frame (rows keep true frame numbers; default 1)")
+    p.add_argument("--smooth", type=int, default=0, metavar="K",
+                   help="also write smooth_<emotion> columns: moving average over each face's last K analyzed frames (default off)")
+    p.add_argument("--annotate", action="store_true", help="also write <video-stem>.annotated.mp4")
+    p.add_argument("--sort-into", metavar="DIR2", help="copy single-face images into DIR2/<emotion>/ (others to _multiple/, _no_face/)")
+    p.add_argument("--resume", action="store_true", help="skip inputs whose outputs are complete; redo partial ones")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # "moov atom not found" etc. go to errors.csv instead
+    from deepfer.errors import DeepFERError
+
+    try:
+        from batch.runner import run_batch
+
+        report = run_batch(args.inputs, args.out, model=args.model, detector=args.detector, stride=args.stride, smooth=args.smooth,
+                           annotate=args.annotate, sort_into=args.sort_into, resume=args.resume, progress=args.progress)
+    except DeepFERError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished files are kept; run again with --resume to continue", file=sys.stderr)
+        return 130
+    print(report.summary_line())
+    return 0 if report.ok else 1

@@ -1,0 +1,135 @@
+"""DeepFER's batch video analysis against the ``fer`` package, side by side in one run.
+
+    python -m benchmarks.video_vs_fer                       # street_phone.mp4, fer from /tmp/fer-venv
+    python -m benchmarks.video_vs_fer --video clip.mp4 --fer-python /path/to/venv/bin/python --crops 1000
+
+Start-up (imports, model loading) is excluded on both sides; each side gets a warm-up run and
+the best of ``--repeats`` timed runs is reported, alternating DeepFER and fer so that both see
+the same load on a shared machine.  ``fer`` runs in its own virtual environment (it would pull
+PyTorch with its full dependencies): see requirements-bench.txt.  Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_VIDEO = REPO.parent / "shared" / "media" / "street_phone.mp4"
+DEFAULT_CROPS = REPO.parent / "shared" / "data" / "fer2013" / "validation"
+WORKER = Path(__file__).resolve().parent / "fer_worker.py"
+
+log = logging.getLogger("benchmarks.video_vs_fer")
+
+
+def deepfer_video(pipeline, video: Path, out: Path) -> dict:
+    import pandas as pd
+
+    from batch.runner import process_video
+
+    t0 = time.perf_counter()
+    vo = process_video(video, out, pipeline)
+    dt = time.perf_counter() - t0
+    df = pd.read_csv(vo.csv_path, keep_default_na=False)
+    frames = int(df["frame"].nunique())
+    with_face = int(df.loc[df["face_id"] != "", "frame"].nunique())
+    return {"frames": frames, "frames_with_face": with_face, "seconds": dt, "fps": frames / dt}
+
+
+def fer_video(fer_python: str, video: Path) -> dict:
+    """One fer measurement (warm-up + 1 timed run) in its own interpreter, or ``{"error": why}``."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        proc = subprocess.run([fer_python, str(WORKER), str(video), "1"], capture_output=True, text=True, env=env, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": f"could not run {fer_python}: {exc}"}
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return {"error": f"fer failed (exit {proc.returncode}): " + " | ".join(tail)}
+    return json.loads(lines[-1])
+
+
+def deepfer_crops(pipeline, crops_root: Path, n: int, work: Path) -> dict:
+    from batch.runner import run_batch
+
+    files = sorted(crops_root.rglob("*.jpg"))[:n]
+    folder = work / "crops"
+    folder.mkdir()
+    for i, f in enumerate(files):
+        shutil.copy(f, folder / f"{i:05d}_{f.name}")
+    run_batch([folder], work / "warm", pipeline=pipeline, progress=False)  # warm-up
+    t0 = time.perf_counter()
+    report = run_batch([folder], work / "crops_out", pipeline=pipeline, progress=False)
+    dt = time.perf_counter() - t0
+    return {"images": report.images, "seconds": dt, "images_per_s": report.images / dt}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.video_vs_fer", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video to analyze (default: shared street_phone.mp4)")
+    p.add_argument("--fer-python", default=os.environ.get("FER_PYTHON", "/tmp/fer-venv/bin/python"),
+                   help="python of the venv that has fer installed (env FER_PYTHON; default /tmp/fer-venv/bin/python)")
+    p.add_argument("--repeats", type=int, default=2, help="timed runs per side (best is reported)")
+    p.add_argument("--crops", type=int, default=1000, help="48x48 face crops for the image-folder benchmark (0 = skip)")
+    p.add_argument("--crops-root", type=Path, default=DEFAULT_CROPS, help="folder of FER2013-style crops")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not args.video.is_file():
+        print(f"error: video not found: {args.video}", file=sys.stderr)
+        return 2
+
+    from deepfer.pipeline import FacePipeline
+
+    pipeline = FacePipeline.create()
+    have_fer = Path(args.fer_python).is_file()
+    fer_error = None if have_fer else f"no python at {args.fer_python} (create the fer venv: see requirements-bench.txt)"
+    ours, theirs = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        deepfer_video(pipeline, args.video, work / "warm")  # warm-up: TF graph tracing, caches
+        for i in range(args.repeats):
+            ours.append(deepfer_video(pipeline, args.video, work / f"run{i}"))
+            print(f"deepfer run {i + 1}: {ours[-1]['fps']:.1f} frames/s", flush=True)
+            if fer_error is None:
+                r = fer_video(args.fer_python, args.video)
+                if "error" in r:
+                    fer_error = r["error"]
+                else:
+                    theirs.append(r)
+                    print(f"fer     run {i + 1}: {r['fps']:.1f} frames/s", flush=True)
+        crops = deepfer_crops(pipeline, args.crops_root, args.crops, work) if args.crops and args.crops_root.is_dir() else None
+
+    best = max(ours, key=lambda r: r["fps"])
+    print()
+    print(f"video: {args.video.name}")
+    print(f"  DeepFER: {best['fps']:.1f} frames/s, face in {best['frames_with_face']}/{best['frames']} frames "
+          f"({best['frames_with_face'] / best['frames']:.1%})")
+    ok = best["frames_with_face"] >= 0.95 * best["frames"]
+    if theirs:
+        fb = max(theirs, key=lambda r: r["fps"])
+        ratio = best["fps"] / fb["fps"]
+        print(f"  fer:     {fb['fps']:.1f} frames/s, face in {fb['frames_with_face']}/{fb['frames']} frames")
+        print(f"  ratio DeepFER / fer: {ratio:.2f}x (target >= 3x) -> {'PASS' if ratio >= 3 else 'FAIL'}")
+        ok = ok and ratio >= 3
+    else:
+        print(f"  fer: not measured: {fer_error}")
+    if crops:
+        print(f"crops: {crops['images']} 48x48 images at {crops['images_per_s']:.0f} images/s (target >= 500) -> "
+              f"{'PASS' if crops['images_per_s'] >= 500 else 'FAIL'}")
+        ok = ok and crops["images_per_s"] >= 500
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

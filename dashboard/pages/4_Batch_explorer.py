@@ -1,0 +1,130 @@
+"""Batch explorer: open a batch output folder, or upload videos/images and run the batch here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from dashboard import batchview as bv  # noqa: E402
+from deepfer.errors import DeepFERError  # noqa: E402
+from deepfer.labels import EMOTIONS  # noqa: E402
+
+st.set_page_config(page_title="DeepFER: batch explorer", layout="wide")
+st.title("Batch explorer")
+
+source = st.radio("Results", ["Open a batch output folder", "Upload videos or images and run the batch"], horizontal=True)
+if source.startswith("Upload"):
+    from dashboard.batch_run import run_uploads
+
+    files = st.file_uploader("Videos or images", accept_multiple_files=True,
+                             type=["mp4", "avi", "mov", "mkv", "webm", "m4v", "jpg", "jpeg", "png", "bmp", "webp"])
+    c1, c2, c3 = st.columns(3)
+    stride = c1.number_input("Analyze every n-th frame", 1, 100, 1)
+    smooth = c2.number_input("Smoothing (frames, 0 = off)", 0, 30, 0)
+    annotate_video = c3.checkbox("Write annotated videos", value=True)
+    if files and st.button("Run the batch", type="primary"):
+        bar = st.progress(0.0, text="Starting...")
+        try:
+            st.session_state["batch_dir"] = str(run_uploads(files, stride=int(stride), smooth=int(smooth), annotate=annotate_video,
+                                                            on_progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m)))
+            bar.progress(1.0, text="Done")
+        except DeepFERError as exc:
+            bar.empty()
+            st.error(f"The batch could not run: {exc}")
+    folder = st.session_state.get("batch_dir", "")
+    if not folder:
+        st.stop()
+    st.caption(f"Results in `{folder}`")
+else:
+    folder = st.text_input("Batch output folder", value=st.session_state.get("batch_dir", ""), placeholder="/path/to/batch/output")
+    if not folder.strip():
+        st.info("Type the folder that `python -m batch` (or an upload above) wrote its CSVs into.")
+        st.stop()
+
+try:
+    out = bv.find_outputs(folder.strip())
+except DeepFERError as exc:
+    st.error(str(exc))
+    st.stop()
+
+if out.errors_csv is not None:
+    try:
+        errors = bv.load_errors_csv(out.errors_csv)
+    except DeepFERError as exc:
+        st.warning(str(exc))
+    else:
+        if len(errors):
+            with st.expander(f"{len(errors)} input(s) failed", expanded=not out.videos and out.images_csv is None):
+                st.dataframe(errors, hide_index=True)
+            st.download_button("Download errors.csv", out.errors_csv.read_bytes(), "errors.csv", "text/csv")
+
+tabs = [f"video: {s}" for s in out.videos] + (["images"] if out.images_csv else [])
+if not tabs:
+    st.info("This folder has no per-video or image results, only errors.")
+    st.stop()
+choice = st.selectbox("Result", tabs)
+
+if choice == "images":
+    try:
+        df = bv.load_images_csv(out.images_csv)
+    except DeepFERError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.download_button("Download images.csv", out.images_csv.read_bytes(), "images.csv", "text/csv")
+    faces = bv.faces_only(df)
+    st.write(f"{df['path'].nunique()} image(s), {len(faces)} face(s), {df['path'].nunique() - faces['path'].nunique()} image(s) without a face")
+    c1, c2 = st.columns(2)
+    emotions = c1.multiselect("Emotion", list(EMOTIONS), default=list(EMOTIONS))
+    lo, hi = c2.slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05)
+    shown = faces[faces["emotion"].isin(emotions) & faces["confidence"].between(lo, hi)].head(300).copy()
+    shown.insert(0, "face", [bv.thumbnail_uri(p, (x, y, w, h)) for p, x, y, w, h in shown[["path", "x", "y", "w", "h"]].itertuples(index=False)])
+    st.dataframe(shown[["face", "path", "emotion", "confidence", *EMOTIONS]], hide_index=True, row_height=70,
+                 column_config={"face": st.column_config.ImageColumn("face"),
+                                "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent")})
+    st.caption(f"{len(shown)} face(s) shown (at most 300)")
+    st.stop()
+
+video = out.videos[choice.removeprefix("video: ")]
+try:
+    df = bv.load_video_csv(video.csv)
+except DeepFERError as exc:
+    st.error(str(exc))
+    st.stop()
+st.download_button(f"Download {video.csv.name}", video.csv.read_bytes(), video.csv.name, "text/csv")
+if bv.faces_only(df).empty:
+    st.info(f"No face was found in {video.stem} ({df['frame'].nunique()} frames analyzed).")
+    st.stop()
+has_smooth = bv.prob_columns(df, smoothed=True)[0].startswith("smooth_")
+smoothed = st.toggle("Use smoothed probabilities", value=False, disabled=not has_smooth,
+                     help=None if has_smooth else "this batch was run without smoothing")
+
+st.plotly_chart(bv.timeline_figure(df, smoothed))
+left, right = st.columns(2)
+left.plotly_chart(bv.share_figure(df, smoothed))
+min_frames = right.number_input("Ignore segments shorter than (frames)", 1, 100, 3)
+seg = bv.segments(df, smoothed, int(min_frames))
+right.plotly_chart(bv.segments_figure(seg))
+st.subheader("Faces")
+st.dataframe(bv.face_summary(df, smoothed), hide_index=True)
+with st.expander(f"Dominant-emotion segments ({len(seg)})"):
+    st.dataframe(seg, hide_index=True)
+
+st.subheader("Frame inspector")
+frames = sorted(df["frame"].unique().tolist())
+frame = st.select_slider("Frame", frames, value=frames[0]) if len(frames) > 1 else frames[0]
+rows = df[df["frame"] == frame]
+st.caption(f"frame {frame} at {float(rows['timestamp_s'].iloc[0]):.2f} s")
+src = video.source_video()
+img = bv.read_frame(src, int(frame)) if src is not None else None
+if img is not None:
+    from deepfer.annotate import annotate
+
+    shown_img = img if src == video.annotated else annotate(img, bv.faces_of_frame(df, int(frame)))
+    st.image(shown_img, channels="BGR", caption=src.name)
+else:
+    st.info("The video itself is not available (neither the analyzed file nor an annotated copy), so only the numbers are shown.")
+st.dataframe(bv.faces_only(rows)[["face_id", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS]], hide_index=True)
