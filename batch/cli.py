@@ -21,6 +21,8 @@ examples:
   python -m batch photos/ clips/ --out results --stride 2 --smooth 5
   python -m batch photos/ --out results --sort-into sorted_photos
   python -m batch photos/ clips/ --out results --resume      # after an interruption
+  python -m batch clips/ --out results --engine ray --workers 2          # a private local Ray
+  python -m batch /shared/clips --out /shared/results --engine ray --address HEAD:6379   # a Ray cluster
 """
 
 
@@ -43,22 +45,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sort-into", metavar="DIR2", help="copy single-face images into DIR2/<emotion>/ (others to _multiple/, _no_face/)")
     p.add_argument("--resume", action="store_true", help="skip inputs whose outputs are complete; redo partial ones")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local (default): this process; ray: Ray workers, each holding one loaded model (pip install -r requirements-ray.txt)")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: a running Ray cluster (HOST:6379, auto, ray://HOST:10001); inputs and --out must be "
+                   "at the same paths on every node. Default: start a private local Ray")
+    p.add_argument("--workers", type=int, metavar="N", help="with --engine ray: model-holding workers, one CPU each (default: all CPUs)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.engine != "ray" and (args.address is not None or args.workers is not None):
+        parser.error("--address and --workers need --engine ray")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # "moov atom not found" etc. go to errors.csv instead
     from deepfer.errors import DeepFERError
 
     try:
-        from batch.runner import run_batch
+        options = dict(model=args.model, detector=args.detector, stride=args.stride, smooth=args.smooth,
+                       annotate=args.annotate, sort_into=args.sort_into, resume=args.resume, progress=args.progress)
+        if args.engine == "ray":
+            from batch.ray_engine import run_batch_ray
 
-        report = run_batch(args.inputs, args.out, model=args.model, detector=args.detector, stride=args.stride, smooth=args.smooth,
-                           annotate=args.annotate, sort_into=args.sort_into, resume=args.resume, progress=args.progress)
+            report = run_batch_ray(args.inputs, args.out, address=args.address, workers=args.workers, **options)
+        else:
+            from batch.runner import run_batch
+
+            report = run_batch(args.inputs, args.out, **options)
     except DeepFERError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,172 @@
+"""``--engine ray``: the same outputs as the local engine on ../shared/media, a killed worker, a missing Ray.
+
+One private local Ray (2 CPUs, loopback, no dashboard) serves the whole module; each run starts
+its own model-holding workers in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from batch.cli import main
+from batch.runner import run_batch
+
+MEDIA_FILES = ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4")
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    from batch.ray_engine import _start_ray
+
+    assert _start_ray(ray, None, 2), "a Ray instance was already running in the test process"
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def inputs(media, tmp_path_factory) -> Path:
+    """The shared media, a second copy of the video, a broken video and a text file."""
+    root = tmp_path_factory.mktemp("ray_inputs")
+    for name in MEDIA_FILES:
+        shutil.copyfile(media / name, root / name)
+    shutil.copyfile(media / "street_phone.mp4", root / "street_copy.mp4")
+    (root / "broken.mp4").write_bytes(b"not a video at all")
+    (root / "notes.txt").write_text("not media\n", encoding="utf-8")
+    return root
+
+
+def _inputs(root: Path) -> list[str]:
+    return [str(root), str(root / "notes.txt")]  # the folder skips .txt; named explicitly it is an error
+
+
+@pytest.fixture(scope="module")
+def local_out(inputs, pipeline, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("local_out")
+    run_batch(_inputs(inputs), out, pipeline=pipeline, progress=False)
+    return out
+
+
+def assert_same_outputs(expected: Path, got: Path) -> None:
+    """Every file of the local run, with the same bytes (summary JSON: all but the timing ``analysis_fps``)."""
+    names = sorted(p.name for p in expected.iterdir())
+    assert sorted(p.name for p in got.iterdir()) == names
+    for name in names:
+        a, b = expected / name, got / name
+        if name.endswith(".summary.json"):
+            ja, jb = (json.loads(p.read_text(encoding="utf-8")) for p in (a, b))
+            assert ja.pop("analysis_fps") and jb.pop("analysis_fps")
+            assert ja == jb, name
+        else:
+            assert a.read_text(encoding="utf-8") == b.read_text(encoding="utf-8"), name
+
+
+@pytest.mark.shared
+def test_ray_cli_outputs_equal_local_then_resume(ray_local, inputs, local_out, tmp_path, capsys):
+    out = tmp_path / "ray"
+    rc = main([*_inputs(inputs), "--out", str(out), "--engine", "ray", "--workers", "2", "--no-progress"])
+    assert rc == 1, "broken.mp4 and notes.txt are failed inputs"
+    assert "2 FAILED" in capsys.readouterr().out
+    assert_same_outputs(local_out, out)
+    errors = (out / "errors.csv").read_text(encoding="utf-8")
+    assert "broken.mp4" in errors and "notes.txt" in errors
+
+    # an interrupted run: one video's outputs missing, a partial tmp left, images.csv unfinished
+    from batch.ray_engine import run_batch_ray
+
+    (out / "street_copy.csv").rename(out / "street_copy.tmp.csv")
+    (out / "street_copy.summary.json").unlink()
+    images = (out / "images.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    (out / "images.tmp.csv").write_text("".join(images[:3]), encoding="utf-8")
+    (out / "images.csv").unlink()
+    report = run_batch_ray(_inputs(inputs), out, resume=True, workers=2, progress=False)
+    assert str(inputs / "street_phone.mp4") in report.skipped and str(inputs / "street_copy.mp4") not in report.skipped
+    # redone by the workers: the partial video, the failed one, and the images after the cut in images.tmp.csv
+    redone = set(report.worker_pids)
+    assert {str(inputs / "street_copy.mp4"), str(inputs / "broken.mp4")} <= redone
+    assert 0 < len(redone - {str(inputs / "street_copy.mp4"), str(inputs / "broken.mp4")}) < 3
+    assert not redone & set(report.skipped)
+    assert_same_outputs(local_out, out)
+
+
+@pytest.mark.shared
+def test_killed_worker_costs_a_retry_of_its_video_only(ray_local, inputs, local_out, tmp_path):
+    from batch.ray_engine import run_batch_ray
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copyfile(inputs / "street_phone.mp4", videos / name)
+    out = tmp_path / "out"
+    killed: dict = {}
+
+    def kill_when_both_mid_video(pids: list[int]) -> None:
+        def watch() -> None:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    lines = [(out / f"{stem}.tmp.csv").read_text(encoding="utf-8").count("\n") for stem in ("a", "b")]
+                except FileNotFoundError:  # not started yet, or renamed into place meanwhile
+                    lines = []
+                # both workers have written rows of their video (16 frames at a time), neither is near its end (115 frames)
+                if len(lines) == 2 and all(2 < n <= 100 for n in lines):
+                    os.kill(pids[0], signal.SIGKILL)
+                    killed["pid"] = pids[0]
+                    return
+                time.sleep(0.005)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    report = run_batch_ray([videos], out, workers=2, progress=False, on_ready=kill_when_both_mid_video)
+    assert killed, "the test never saw both videos in progress, so nothing was killed"
+    assert report.ok, report.errors
+    pids = set(report.worker_pids.values())
+    assert killed["pid"] not in pids and len(pids) == 2, "one video must have been redone by the restarted worker"
+    assert not list(out.glob("*.tmp*"))
+    expected = (local_out / "street_phone.csv").read_text(encoding="utf-8")
+    for stem in ("a", "b"):
+        assert (out / f"{stem}.csv").read_text(encoding="utf-8") == expected, f"{stem}.csv: rows lost or duplicated"
+        s = json.loads((out / f"{stem}.summary.json").read_text(encoding="utf-8"))
+        assert s["frames_analyzed"] == 115
+
+
+def test_missing_ray_is_a_clear_message(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    rc = main([str(tmp_path / "clip.mp4"), "--out", str(tmp_path / "out"), "--engine", "ray"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "Ray" in err and "pip install -r requirements-ray.txt" in err and "Traceback" not in err
+
+
+def test_ray_options_need_engine_ray(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "2"])
+    assert exc.value.code == 2
+    assert "need --engine ray" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--engine {local,ray}" in capsys.readouterr().out
+
+
+def test_unreachable_cluster_fails_fast_with_a_message(tmp_path, capsys):
+    import socket
+
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "a.jpg").write_bytes(b"")
+    t0 = time.monotonic()
+    rc = main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "out"), "--engine", "ray", "--address", f"127.0.0.1:{port}"])
+    assert rc == 2 and time.monotonic() - t0 < 30
+    assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
