@@ -43,6 +43,7 @@ from batch.runner import (
     _out_paths,
     _process_images,
     _video_done,
+    check_options,
 )
 from batch.sinks import ERROR_COLUMNS, CSVSink
 
@@ -218,10 +219,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     sort_dir = Path(sort_into) if sort_into is not None else None
-    if stride < 1:
-        raise BatchError(f"--stride must be at least 1, got {stride}")
-    if smooth < 0:
-        raise BatchError(f"--smooth must be 0 or more, got {smooth}")
+    check_options(stride=stride, smooth=smooth)
     if workers is not None and workers < 1:
         raise BatchError(f"--workers must be at least 1, got {workers}")
     if model is not None and not Path(model).is_file():

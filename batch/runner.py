@@ -385,6 +385,14 @@ def _fail(report: BatchReport, errors: CSVSink, path: Path, exc: BaseException) 
     errors.write_rows([{"path": str(path), "error": msg}])
 
 
+def check_options(*, stride: int, smooth: int) -> None:
+    """Fail fast on option values no engine can use."""
+    if stride < 1:
+        raise BatchError(f"--stride must be at least 1, got {stride}")
+    if smooth < 0:
+        raise BatchError(f"--smooth must be 0 or more, got {smooth}")
+
+
 def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, detector: str = "haar",
               stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None, resume: bool = False,
               progress: bool = True, on_progress: ProgressFn | None = None, pipeline=None) -> BatchReport:
@@ -396,10 +404,7 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     sort_dir = Path(sort_into) if sort_into is not None else None
-    if stride < 1:
-        raise BatchError(f"--stride must be at least 1, got {stride}")
-    if smooth < 0:
-        raise BatchError(f"--smooth must be 0 or more, got {smooth}")
+    check_options(stride=stride, smooth=smooth)
     items = collect_inputs(inputs, exclude=[out_dir, sort_dir])
     if not items:
         raise BatchError("no image or video files found in: " + ", ".join(str(p) for p in inputs))

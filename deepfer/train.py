@@ -115,11 +115,9 @@ def resolve_precision(requested: str) -> str:
 
         if jax.default_backend() == "gpu":
             return "mixed_bfloat16"
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        flags = ""
-    return "mixed_bfloat16" if ("amx_bf16" in flags or "avx512_bf16" in flags) else "float32"
+    from deepfer.classify import cpu_has_native_bf16
+
+    return "mixed_bfloat16" if cpu_has_native_bf16() else "float32"
 
 
 def device_description() -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .browser.helpers import CHROMIUM, chromium_args, free_port
+from .browser.helpers import CHROMIUM, chromium_args, free_port, stop_process_group
 from .conftest import REPO
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
@@ -42,13 +41,7 @@ def app_url(tmp_path_factory):
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_process_group(proc)
 
 
 @pytest.fixture(scope="module")

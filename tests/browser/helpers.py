@@ -49,13 +49,7 @@ def serve_dashboard(env: dict | None = None, timeout: float = 120.0, log_path: P
             time.sleep(0.5)
         yield url
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        stop_process_group(proc)
         if log is not subprocess.DEVNULL:
             log.close()
 
@@ -65,3 +59,15 @@ def chromium_args(y4m: Path) -> list[str]:
             "--disable-component-update", "--disable-sync", "--no-first-run",
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={y4m}",
             "--disable-features=WebRtcHideLocalIpsWithMdns"]
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM a server started with ``start_new_session=True`` and its children; SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
