@@ -11,6 +11,7 @@ Design (kept deliberately close to the local engine, :func:`batch.runner.run_bat
   :data:`batch.runner.IMAGE_CHUNK` images (the same blocks as the local run; their rows come back
   to the driver, which writes ``images.csv`` and ``errors.csv`` in input order).  Long videos are
   not split: face ids are only consistent within one tracker pass.
+* Videos are handed out biggest file first, so that one long video does not start last.
 * A worker that dies is restarted and its unit retried (``max_restarts`` / ``max_task_retries``);
   the retried video rewrites its own ``.tmp`` files from the start and image rows are written
   only by the driver, so no row is lost or duplicated.
@@ -71,6 +72,19 @@ def worker_env(threads: int) -> dict[str, str]:
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n,
             "TF_CPP_MIN_LOG_LEVEL": "2", "OPENCV_FFMPEG_LOGLEVEL": "-8", "PYTHONPATH": path}
+
+
+def largest_first(videos: list[InputItem]) -> list[int]:
+    """Indices of ``videos``, biggest file first (ties in input order): a long video started last would leave
+    the other workers idle while it runs, so it is started first (longest-processing-time-first scheduling)."""
+
+    def size(i: int) -> int:
+        try:
+            return videos[i].path.stat().st_size
+        except OSError:  # the worker reports the missing file
+            return 0
+
+    return sorted(range(len(videos)), key=lambda i: -size(i))
 
 
 class _Collect:
@@ -181,19 +195,42 @@ def _has_auth_token() -> bool:
     return Path(path).is_file() if path else (Path.home() / ".ray" / "auth_token").is_file()
 
 
+def _send_token_if_available() -> None:
+    """Before joining a cluster: use token authentication when a token is here and ``$RAY_AUTH_MODE`` is unset.
+
+    `ray start --head` clusters use tokens by default, but a Ray 2.60 driver sends its token only
+    in token mode, which it reads from the environment into a cached config.  Ray's own helper
+    sets both; without it (another Ray version) the variable is set, which works if Ray was not
+    imported yet.
+    """
+    if "RAY_AUTH_MODE" in os.environ or not _has_auth_token():
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    except ImportError:
+        os.environ["RAY_AUTH_MODE"] = "token"
+    else:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 def _start_ray(ray, address: str | None, workers: int | None) -> bool:
     """Connect to ``address`` or start a private local Ray (loopback only, no dashboard); True if started here."""
     if address:
         _check_reachable(address)
     if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address and address != "auto" and "://" not in address and address != current:
+            log.warning("this process is already connected to the Ray cluster at %s; using it, not %s", current, address)
         return False
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
     quiet = not log.isEnabledFor(logging.DEBUG)
     try:
         if address:
+            _send_token_if_available()
             ray.init(address=address, log_to_driver=not quiet, logging_level=logging.WARNING if quiet else logging.INFO)
         else:
-            ray.init(num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
+            # "local": a new private instance even where `ray start` has left a cluster running on this machine
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
                      log_to_driver=not quiet, logging_level=logging.WARNING if quiet else logging.INFO)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
@@ -224,10 +261,6 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
         raise BatchError(f"--workers must be at least 1, got {workers}")
     if model is not None and not Path(model).is_file():
         raise BatchError(f"model file not found: {model}")
-    if address and "RAY_AUTH_MODE" not in os.environ and _has_auth_token():
-        # `ray start --head` clusters use token authentication by default, but a Ray 2.60 driver only
-        # sends its token when told to, and reads this when Ray is imported
-        os.environ["RAY_AUTH_MODE"] = "token"
     ray = import_ray()
     items = collect_inputs(inputs, exclude=[out_dir, sort_dir])
     if not items:
@@ -296,7 +329,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 log.info("%d Ray worker(s) ready: pids %s", n, pids)
                 if on_ready is not None:
                     on_ready(pids)
-                units = [("video", i) for i in range(len(videos))] + [("images", i) for i in range(len(blocks))]
+                units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
                 results = _schedule(ray, actors, units, videos, blocks, stems, out_abs, stride, smooth, annotate, step)
 
             # the driver writes in input order, as the local run does: image blocks first...

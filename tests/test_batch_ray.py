@@ -159,14 +159,86 @@ def test_ray_options_need_engine_ray(tmp_path, capsys):
 
 
 def test_unreachable_cluster_fails_fast_with_a_message(tmp_path, capsys):
-    import socket
-
     pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()  # nobody listens there
     (tmp_path / "a.jpg").write_bytes(b"")
     t0 = time.monotonic()
     rc = main([str(tmp_path / "a.jpg"), "--out", str(tmp_path / "out"), "--engine", "ray", "--address", f"127.0.0.1:{port}"])
     assert rc == 2 and time.monotonic() - t0 < 30
     assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_videos_are_handed_out_biggest_first(tmp_path):
+    from batch.inputs import InputItem
+    from batch.ray_engine import largest_first
+
+    sizes = {"short.mp4": 10, "long.mp4": 1000, "medium.mp4": 100, "same.mp4": 100}
+    items = []
+    for name, size in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * size)
+        items.append(InputItem(tmp_path / name, "video"))
+    items.append(InputItem(tmp_path / "gone.mp4", "video"))  # vanished since it was listed: last, reported by its worker
+    assert [items[i].path.name for i in largest_first(items)] == ["long.mp4", "medium.mp4", "same.mp4", "short.mp4", "gone.mp4"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.shared
+def test_cli_against_a_ray_head_started_like_a_real_cluster(ray_local, inputs, local_out, tmp_path):
+    """`ray start --head` (loopback, in its own process group), then `python -m batch ... --address`, as README says.
+
+    While that head runs, a run without --address must still start its own private Ray: plain
+    ``ray.init()`` would join the head that `ray start` registered on this machine.
+    """
+    import socket
+    import subprocess
+
+    ray_cli = Path(sys.executable).with_name("ray")
+    port = _free_port()
+    head_log = tmp_path / "head.log"
+    with head_log.open("wb") as log_file:
+        head = subprocess.Popen([str(ray_cli), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
+                                 "--node-ip-address", "127.0.0.1", "--include-dashboard", "false", "--disable-usage-stats"],
+                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert head.poll() is None, f"ray start --head exited: {head_log.read_text(errors='replace')[-2000:]}"
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the Ray head did not open its port within 120 s"
+                time.sleep(0.5)
+        out = tmp_path / "cluster"
+        res = subprocess.run([sys.executable, "-m", "batch", *_inputs(inputs), "--out", str(out), "--engine", "ray",
+                              "--address", f"127.0.0.1:{port}", "--no-progress"],
+                             capture_output=True, text=True, timeout=600, check=False)
+        assert res.returncode == 1, res.stderr[-3000:]  # broken.mp4 and notes.txt fail, as in the local run
+        assert_same_outputs(local_out, out)
+        # with that head still running, no --address still means a private local Ray (not "join the head")
+        res = subprocess.run([sys.executable, "-m", "batch", str(inputs / "justin.jpg"), "--out", str(tmp_path / "private"),
+                              "--engine", "ray", "--workers", "1", "--no-progress"],
+                             capture_output=True, text=True, timeout=600, check=False)
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert (tmp_path / "private" / "images.csv").read_text(encoding="utf-8").count("\n") == 2  # header + 1 face
+    finally:
+        head.terminate()  # `ray start --block` drains the node and stops its processes on SIGTERM
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
+        try:  # whatever of the head's process group is left
+            os.killpg(head.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        current = Path("/tmp/ray/ray_current_cluster")  # where `ray start` says which cluster ray.init() should join
+        if current.is_file() and current.read_text(encoding="utf-8").strip().endswith(f":{port}"):
+            current.unlink()
