@@ -9,8 +9,9 @@ Design (kept deliberately close to the local engine, :func:`batch.runner.run_bat
   writes ``<stem>.csv`` / ``.summary.json`` / ``.annotated.mp4`` into the output folder with the
   same ``.tmp`` + rename writers, so the folder must be shared by all nodes) or one block of
   :data:`batch.runner.IMAGE_CHUNK` images (the same blocks as the local run; their rows come back
-  to the driver, which writes ``images.csv`` and ``errors.csv`` in input order).  Long videos are
-  not split: face ids are only consistent within one tracker pass.
+  to the driver, which writes them to ``images.csv`` and ``errors.csv`` in input order as soon as
+  the blocks before them are written, so an interrupted run keeps them for ``--resume``).  Long
+  videos are not split: face ids are only consistent within one tracker pass.
 * Videos are handed out biggest file first, so that one long video does not start last.
 * A worker that dies is restarted and its unit retried (``max_restarts`` / ``max_task_retries``);
   the retried video rewrites its own ``.tmp`` files from the start and image rows are written
@@ -311,30 +312,9 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
             if images:
                 image_run.open()
 
-            results: dict[tuple[str, int], dict] = {}
-            if blocks or videos:
-                started = _start_ray(ray, address, workers)
-                capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-                if workers is not None and workers > capacity:
-                    log.warning("--workers %d: the Ray cluster has room for %d worker(s) of %d CPU; using %d", workers, capacity, threads, capacity)
-                n = min(workers or capacity, capacity)
-                n = min(n, len(blocks) + len(videos))
-                actor_cls = ray.remote(num_cpus=threads, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
-                                       runtime_env={"env_vars": worker_env(threads)})(BatchWorker)
-                actors = [actor_cls.remote(str(model) if model else None, detector, threads) for _ in range(n)]
-                try:
-                    pids = ray.get([a.pid.remote() for a in actors])
-                except ray.exceptions.RayError as exc:
-                    raise BatchError(f"the Ray workers could not load the model: {exc}") from None
-                log.info("%d Ray worker(s) ready: pids %s", n, pids)
-                if on_ready is not None:
-                    on_ready(pids)
-                units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
-                results = _schedule(ray, actors, units, videos, blocks, stems, out_abs, stride, smooth, annotate, step)
-
-            # the driver writes in input order, as the local run does: image blocks first...
-            for b, block in enumerate(blocks):
-                res = results[("images", b)]
+            def write_block(b: int, res: dict) -> None:
+                """One image block's rows, errors and --sort-into copies, written by the driver as the local run writes them."""
+                block = blocks[b]
                 report.worker_pids.update({str(it.path): res["pid"] for it in block})
                 for path, msg in res["errors"]:
                     log.warning("%s", msg)
@@ -356,6 +336,43 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 report.images += res["images"]
                 report.image_faces += res["image_faces"]
                 image_run.sink.write_rows(res["rows"])
+
+            # image blocks are written as soon as all blocks before them are (an interrupted run keeps them for
+            # --resume, and at most a few blocks wait in memory); video results are kept for the end
+            waiting: dict[int, dict] = {}
+            next_block = 0
+            results: dict[tuple[str, int], dict] = {}
+
+            def on_result(kind: str, i: int, res: dict) -> None:
+                nonlocal next_block
+                if kind == "video":
+                    results[(kind, i)] = res
+                    return
+                waiting[i] = res
+                while next_block in waiting:
+                    write_block(next_block, waiting.pop(next_block))
+                    next_block += 1
+
+            if blocks or videos:
+                started = _start_ray(ray, address, workers)
+                capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+                if workers is not None and workers > capacity:
+                    log.warning("--workers %d: the Ray cluster has room for %d worker(s) of %d CPU; using %d", workers, capacity, threads, capacity)
+                n = min(workers or capacity, capacity)
+                n = min(n, len(blocks) + len(videos))
+                actor_cls = ray.remote(num_cpus=threads, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
+                                       runtime_env={"env_vars": worker_env(threads)})(BatchWorker)
+                actors = [actor_cls.remote(str(model) if model else None, detector, threads) for _ in range(n)]
+                try:
+                    pids = ray.get([a.pid.remote() for a in actors])
+                except ray.exceptions.RayError as exc:
+                    raise BatchError(f"the Ray workers could not load the model: {exc}") from None
+                log.info("%d Ray worker(s) ready: pids %s", n, pids)
+                if on_ready is not None:
+                    on_ready(pids)
+                units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
+                _schedule(ray, actors, units, videos, blocks, stems, out_abs, stride, smooth, annotate, step, on_result)
+            assert next_block == len(blocks) and not waiting, "every image block is written"
             if images:
                 report.images_csv = image_run.finish()
             # ...then videos
@@ -391,11 +408,11 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
 
 def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[InputItem], blocks: list[list[InputItem]],
               stems: dict[Path, str], out_dir: Path, stride: int, smooth: int, annotate: bool,
-              step: Callable[[int, str], None]) -> dict[tuple[str, int], dict]:
-    """Hand units to idle actors until all are done; a unit whose worker died too often becomes an error result."""
+              step: Callable[[int, str], None], on_result: Callable[[str, int, dict], None]) -> None:
+    """Hand units to idle actors until all are done, passing each result to ``on_result`` as it arrives;
+    a unit whose worker died too often becomes an error result."""
     idle, queue, pending = list(actors), list(units), {}
     cwd = os.getcwd()
-    results: dict[tuple[str, int], dict] = {}
 
     def submit(actor, unit: tuple[str, int]):
         kind, i = unit
@@ -425,9 +442,8 @@ def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[Inpu
             if res.get("error"):
                 res = {"pid": None, "rows": [], "images": 0, "image_faces": 0,
                        "errors": [(str(it.path), res["error"]) for it in blocks[i]]}
-            results[(kind, i)] = res
+            on_result(kind, i, res)
             step(len(blocks[i]), str(blocks[i][-1].path))
         else:
-            results[(kind, i)] = res
+            on_result(kind, i, res)
             step(1, str(videos[i].path))
-    return results

@@ -242,3 +242,34 @@ def test_cli_against_a_ray_head_started_like_a_real_cluster(ray_local, inputs, l
         current = Path("/tmp/ray/ray_current_cluster")  # where `ray start` says which cluster ray.init() should join
         if current.is_file() and current.read_text(encoding="utf-8").strip().endswith(f":{port}"):
             current.unlink()
+
+
+@pytest.mark.shared
+def test_interrupted_ray_run_keeps_finished_image_blocks_for_resume(ray_local, shared, tmp_path, monkeypatch):
+    """Image rows are written as blocks finish (not at the end): Ctrl-C, then --resume, gives the uninterrupted rows."""
+    import batch.ray_engine as engine
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for src in sorted((shared / "data" / "fer2013" / "validation" / "happy").iterdir())[:12]:
+        shutil.copyfile(src, photos / src.name)
+    monkeypatch.setattr(engine, "IMAGE_CHUNK", 4)  # 3 blocks
+    full = engine.run_batch_ray([photos], tmp_path / "full", workers=1, progress=False)
+    assert full.ok and full.images == 12
+
+    out = tmp_path / "out"
+
+    def interrupt_after_two_blocks(frac: float, _msg: str) -> None:
+        if frac >= 8 / 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        engine.run_batch_ray([photos], out, workers=1, progress=False, on_progress=interrupt_after_two_blocks)
+    partial = (out / "images.tmp.csv").read_text(encoding="utf-8").splitlines()
+    assert len(partial) == 1 + 8, "the two finished blocks are on disk"
+    assert not (out / "images.csv").exists()
+
+    resumed = engine.run_batch_ray([photos], out, workers=1, progress=False, resume=True)
+    assert resumed.ok
+    assert len(resumed.skipped) == 7  # the last row of a partial file is redone, as in the local engine
+    assert (out / "images.csv").read_text(encoding="utf-8") == (tmp_path / "full" / "images.csv").read_text(encoding="utf-8")
