@@ -57,7 +57,7 @@ def local_out(inputs, pipeline, tmp_path_factory) -> Path:
 
 
 def assert_same_outputs(expected: Path, got: Path) -> None:
-    """Every file of the local run, with the same bytes (summary JSON: all but the timing ``analysis_fps``)."""
+    """Every file of the local run, with the same bytes (summary JSON: all keys but the timing ``analysis_fps``)."""
     names = sorted(p.name for p in expected.iterdir())
     assert sorted(p.name for p in got.iterdir()) == names
     for name in names:
@@ -67,7 +67,7 @@ def assert_same_outputs(expected: Path, got: Path) -> None:
             assert ja.pop("analysis_fps") and jb.pop("analysis_fps")
             assert ja == jb, name
         else:
-            assert a.read_text(encoding="utf-8") == b.read_text(encoding="utf-8"), name
+            assert a.read_bytes() == b.read_bytes(), name  # CSVs, and annotated videos (same frames, same encoder)
 
 
 @pytest.mark.shared
@@ -273,3 +273,22 @@ def test_interrupted_ray_run_keeps_finished_image_blocks_for_resume(ray_local, s
     assert resumed.ok
     assert len(resumed.skipped) == 7  # the last row of a partial file is redone, as in the local engine
     assert (out / "images.csv").read_text(encoding="utf-8") == (tmp_path / "full" / "images.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.shared
+def test_ray_equals_local_with_stride_smooth_annotate_and_sort_into(ray_local, media, pipeline, tmp_path):
+    from batch.ray_engine import run_batch_ray
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4"):
+        shutil.copyfile(media / name, src / name)
+    options = dict(stride=2, smooth=3, annotate=True, progress=False)
+    local = run_batch([src], tmp_path / "local", pipeline=pipeline, sort_into=tmp_path / "sorted_local", **options)
+    remote = run_batch_ray([src], tmp_path / "ray", workers=2, sort_into=tmp_path / "sorted_ray", **options)
+    assert local.ok and remote.ok
+    names = sorted(p.name for p in (tmp_path / "local").iterdir())
+    assert "street_phone.annotated.mp4" in names
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    sorted_files = {str(p.relative_to(tmp_path / "sorted_local")) for p in (tmp_path / "sorted_local").rglob("*") if p.is_file()}
+    assert sorted_files and sorted_files == {str(p.relative_to(tmp_path / "sorted_ray")) for p in (tmp_path / "sorted_ray").rglob("*") if p.is_file()}
