@@ -56,6 +56,8 @@ RAY_MISSING = ("--engine ray needs Ray, an optional dependency that is not insta
                "install it with: pip install -r requirements-ray.txt")
 #: How often a dead worker is restarted, and its unit retried, before that unit is reported as failed.
 MAX_RETRIES = 3
+#: How often at most a worker reports how far it is into a video (the driver's bar moves between files).
+PROGRESS_EVERY_S = 0.5
 
 
 def import_ray():
@@ -132,13 +134,31 @@ class BatchWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def video(self, cwd: str, path: str, out_dir: str, stem: str, stride: int, smooth: int, annotate: bool) -> dict:
-        """Analyze one video into ``out_dir``; a bad video is a result (its message), not an exception."""
+    def video(self, cwd: str, path: str, out_dir: str, stem: str, stride: int, smooth: int, annotate: bool,
+              progress=None, key: int = 0) -> dict:
+        """Analyze one video into ``out_dir``; a bad video is a result (its message), not an exception.
+
+        ``progress``: a ``ray.util.queue.Queue`` that gets ``(key, fraction done)`` at most every
+        :data:`PROGRESS_EVERY_S` seconds (best effort: a lost update costs nothing but a bar tick).
+        """
         from batch.runner import process_video
+
+        last = -PROGRESS_EVERY_S
+
+        def report(frac: float, _message: str) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if progress is not None and now - last >= PROGRESS_EVERY_S:
+                last = now
+                try:
+                    progress.put_nowait((key, frac))
+                except Exception:  # noqa: BLE001 (a full or gone queue must not fail the video)
+                    log.debug("progress update lost", exc_info=True)
 
         _enter(cwd)
         try:
-            vo = process_video(path, out_dir, self.pipeline, stride=stride, smooth=smooth, annotate=annotate, stem=stem)
+            vo = process_video(path, out_dir, self.pipeline, stride=stride, smooth=smooth, annotate=annotate, stem=stem,
+                               on_progress=report)
         except Exception as exc:
             return {"pid": os.getpid(), "error": describe(exc)}
         return {"pid": os.getpid(), "error": None, "outputs": vo}
@@ -288,13 +308,18 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 videos.append(it)
 
     overall = _bar(len(items), "batch", "file", progress, position=0)
-    done = {"n": 0}
+    # videos in progress add fractions of a file
+    overall.bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+    done = {"n": 0, "in_flight": 0.0}
 
-    def step(n: int, message: str) -> None:
+    def step(n: int, message: str, in_flight: float = 0.0) -> None:
+        """``n`` more files done; ``in_flight``: the fractions of the videos being analyzed, summed."""
         done["n"] += n
-        overall.update(n)
+        done["in_flight"] = in_flight
+        overall.n = done["n"] + in_flight
+        overall.refresh()
         if on_progress is not None:
-            on_progress(done["n"] / len(items), message)
+            on_progress((done["n"] + in_flight) / len(items), message)
 
     started = False
     actors: list = []
@@ -354,6 +379,8 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                     next_block += 1
 
             if blocks or videos:
+                from ray.util.queue import Queue
+
                 started = _start_ray(ray, address, workers)
                 capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
                 if workers is not None and workers > capacity:
@@ -363,6 +390,8 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 actor_cls = ray.remote(num_cpus=threads, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
                                        runtime_env={"env_vars": worker_env(threads)})(BatchWorker)
                 actors = [actor_cls.remote(str(model) if model else None, detector, threads) for _ in range(n)]
+                # started while the workers load their models; takes no CPU from them
+                progress_queue = Queue(actor_options={"num_cpus": 0})
                 try:
                     pids = ray.get([a.pid.remote() for a in actors])
                 except ray.exceptions.RayError as exc:
@@ -371,7 +400,8 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 if on_ready is not None:
                     on_ready(pids)
                 units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
-                _schedule(ray, actors, units, videos, blocks, stems, out_abs, stride, smooth, annotate, step, on_result)
+                _schedule(ray, actors, units, videos, blocks, stems, out_abs, stride, smooth, annotate, step, on_result,
+                          progress_queue)
             assert next_block == len(blocks) and not waiting, "every image block is written"
             if images:
                 report.images_csv = image_run.finish()
@@ -408,42 +438,68 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
 
 def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[InputItem], blocks: list[list[InputItem]],
               stems: dict[Path, str], out_dir: Path, stride: int, smooth: int, annotate: bool,
-              step: Callable[[int, str], None], on_result: Callable[[str, int, dict], None]) -> None:
+              step: Callable[..., None], on_result: Callable[[str, int, dict], None], progress) -> None:
     """Hand units to idle actors until all are done, passing each result to ``on_result`` as it arrives;
-    a unit whose worker died too often becomes an error result."""
+    a unit whose worker died too often becomes an error result.  Videos in progress pass ``step`` the
+    fractions their workers report to the ``progress`` queue, so the bar moves between files (one long
+    video is one file).  The queue is shut down at the end."""
+    from ray.util.queue import Empty
+
     idle, queue, pending = list(actors), list(units), {}
     cwd = os.getcwd()
+    shown: dict[int, float] = {}  # video index -> fraction already added to the bar
+    finished: set[int] = set()
 
     def submit(actor, unit: tuple[str, int]):
         kind, i = unit
         if kind == "video":
             v = videos[i]
-            return actor.video.remote(cwd, str(v.path), str(out_dir), stems[v.path], stride, smooth, annotate)
+            return actor.video.remote(cwd, str(v.path), str(out_dir), stems[v.path], stride, smooth, annotate, progress, i)
         return actor.images.remote(cwd, [str(it.path) for it in blocks[i]])
 
-    while queue or pending:
-        while queue and idle:
-            actor, unit = idle.pop(), queue.pop(0)
-            pending[submit(actor, unit)] = (actor, unit)
-        if not pending:
-            raise BatchError("all Ray workers died; finished files are kept: run again with --resume")
-        [ref], _ = ray.wait(list(pending), num_returns=1)
-        actor, (kind, i) = pending.pop(ref)
-        try:
-            res = ray.get(ref)
-            idle.append(actor)
-        except ray.exceptions.RayActorError as exc:  # restarted and retried MAX_RETRIES times: give the unit up
-            log.warning("a Ray worker died %d times: %s", MAX_RETRIES + 1, exc)
-            res = {"pid": None, "error": f"the Ray worker processing this input died {MAX_RETRIES + 1} times"}
-        except ray.exceptions.RayError as exc:
-            res = {"pid": None, "error": f"Ray worker failed: {exc}"}
-            idle.append(actor)
-        if kind == "images":
-            if res.get("error"):
-                res = {"pid": None, "rows": [], "images": 0, "image_faces": 0,
-                       "errors": [(str(it.path), res["error"]) for it in blocks[i]]}
-            on_result(kind, i, res)
-            step(len(blocks[i]), str(blocks[i][-1].path))
-        else:
-            on_result(kind, i, res)
-            step(1, str(videos[i].path))
+    def drain() -> None:
+        while True:
+            try:
+                i, frac = progress.get_nowait()
+            except Empty:
+                return
+            frac = min(float(frac), 0.99)  # the last bit is added when the video's files are in place
+            if i not in finished and frac > shown.get(i, 0.0):  # a retried video starts again at 0: the bar waits
+                shown[i] = frac
+                step(0, f"{videos[i].path}: {frac:.0%}", sum(shown.values()))
+
+    try:
+        while queue or pending:
+            while queue and idle:
+                actor, unit = idle.pop(), queue.pop(0)
+                pending[submit(actor, unit)] = (actor, unit)
+            if not pending:
+                raise BatchError("all Ray workers died; finished files are kept: run again with --resume")
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=PROGRESS_EVERY_S)
+            drain()
+            if not ready:
+                continue
+            ref = ready[0]
+            actor, (kind, i) = pending.pop(ref)
+            try:
+                res = ray.get(ref)
+                idle.append(actor)
+            except ray.exceptions.RayActorError as exc:  # restarted and retried MAX_RETRIES times: give the unit up
+                log.warning("a Ray worker died %d times: %s", MAX_RETRIES + 1, exc)
+                res = {"pid": None, "error": f"the Ray worker processing this input died {MAX_RETRIES + 1} times"}
+            except ray.exceptions.RayError as exc:
+                res = {"pid": None, "error": f"Ray worker failed: {exc}"}
+                idle.append(actor)
+            if kind == "images":
+                if res.get("error"):
+                    res = {"pid": None, "rows": [], "images": 0, "image_faces": 0,
+                           "errors": [(str(it.path), res["error"]) for it in blocks[i]]}
+                on_result(kind, i, res)
+                step(len(blocks[i]), str(blocks[i][-1].path), sum(shown.values()))
+            else:
+                on_result(kind, i, res)
+                finished.add(i)
+                shown.pop(i, None)
+                step(1, str(videos[i].path), sum(shown.values()))
+    finally:
+        progress.shutdown()

@@ -292,3 +292,19 @@ def test_ray_equals_local_with_stride_smooth_annotate_and_sort_into(ray_local, m
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
     sorted_files = {str(p.relative_to(tmp_path / "sorted_local")) for p in (tmp_path / "sorted_local").rglob("*") if p.is_file()}
     assert sorted_files and sorted_files == {str(p.relative_to(tmp_path / "sorted_ray")) for p in (tmp_path / "sorted_ray").rglob("*") if p.is_file()}
+
+
+@pytest.mark.shared
+def test_progress_moves_within_a_video(ray_local, media, tmp_path):
+    """Workers report how far they are into a video, so one long video does not leave the bar at 0 until it ends."""
+    from batch.ray_engine import run_batch_ray
+
+    seen: list[tuple[float, str]] = []
+    report = run_batch_ray([media / "street_phone.mp4"], tmp_path / "out", workers=1, progress=False,
+                           on_progress=lambda frac, msg: seen.append((frac, msg)))
+    assert report.ok
+    fracs = [f for f, _ in seen]
+    assert fracs == sorted(fracs) and fracs[-1] == pytest.approx(1.0)
+    inside = [(f, m) for f, m in seen if 0 < f < 1]
+    assert inside, f"no progress between the start and the end of the video: {seen}"
+    assert all("street_phone.mp4: " in m and m.endswith("%") for _, m in inside)
