@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from batch.errors import BatchError, describe
-from batch.inputs import InputItem, collect_inputs, video_stems
+from batch.inputs import InputItem, video_stems
 from batch.runner import (
     IMAGE_CHUNK,
     BatchReport,
@@ -38,11 +38,11 @@ from batch.runner import (
     VideoOutputs,
     _add_video_counts,
     _bar,
-    _check_out_dir,
     _copy_sorted,
     _fail,
     _ImageRun,
     _out_paths,
+    _prepare_run,
     _process_images,
     _video_done,
     check_options,
@@ -283,12 +283,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
     if model is not None and not Path(model).is_file():
         raise BatchError(f"model file not found: {model}")
     ray = import_ray()
-    items = collect_inputs(inputs, exclude=[out_dir, sort_dir])
-    if not items:
-        raise BatchError("no image or video files found in: " + ", ".join(str(p) for p in inputs))
-    _check_out_dir(out_dir)
-    if sort_dir is not None:
-        _check_out_dir(sort_dir)
+    items = _prepare_run(inputs, out_dir, sort_dir)
     out_abs = out_dir.resolve()
     report = RayBatchReport(out_dir, inputs=len(items))
     stems = video_stems(items)
@@ -310,12 +305,11 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
     overall = _bar(len(items), "batch", "file", progress, position=0)
     # videos in progress add fractions of a file
     overall.bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
-    done = {"n": 0, "in_flight": 0.0}
+    done = {"n": 0}
 
     def step(n: int, message: str, in_flight: float = 0.0) -> None:
         """``n`` more files done; ``in_flight``: the fractions of the videos being analyzed, summed."""
         done["n"] += n
-        done["in_flight"] = in_flight
         overall.n = done["n"] + in_flight
         overall.refresh()
         if on_progress is not None:

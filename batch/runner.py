@@ -282,6 +282,17 @@ def _check_out_dir(out_dir: Path) -> None:
         raise BatchError(f"cannot write to the output folder {out_dir}: {exc.strerror or exc}") from None
 
 
+def _prepare_run(inputs: list[str | Path], out_dir: Path, sort_dir: Path | None) -> list[InputItem]:
+    """The run's inputs (outputs excluded), after checking that there are some and that the output folders are writable."""
+    items = collect_inputs(inputs, exclude=[out_dir, sort_dir])
+    if not items:
+        raise BatchError("no image or video files found in: " + ", ".join(str(p) for p in inputs))
+    _check_out_dir(out_dir)
+    if sort_dir is not None:
+        _check_out_dir(sort_dir)
+    return items
+
+
 def _copy_sorted(src: Path, dest_dir: Path) -> Path:
     """Copy ``src`` into ``dest_dir`` (never moving or changing it); an identical copy already there is reused."""
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -405,12 +416,7 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     out_dir = Path(out_dir)
     sort_dir = Path(sort_into) if sort_into is not None else None
     check_options(stride=stride, smooth=smooth)
-    items = collect_inputs(inputs, exclude=[out_dir, sort_dir])
-    if not items:
-        raise BatchError("no image or video files found in: " + ", ".join(str(p) for p in inputs))
-    _check_out_dir(out_dir)
-    if sort_dir is not None:
-        _check_out_dir(sort_dir)
+    items = _prepare_run(inputs, out_dir, sort_dir)
     if pipeline is None:
         from deepfer.pipeline import FacePipeline
 
