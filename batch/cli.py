@@ -69,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         options = dict(model=args.model, detector=args.detector, stride=args.stride, smooth=args.smooth,
                        annotate=args.annotate, sort_into=args.sort_into, resume=args.resume, progress=args.progress)
         if args.engine == "ray":
-            from batch.ray_engine import run_batch_ray
+            from batch.engines.ray import run_batch_ray
 
             report = run_batch_ray(args.inputs, args.out, address=args.address, workers=args.workers, **options)
         else:
-            from batch.runner import run_batch
+            from batch.engines.local import run_batch
 
             report = run_batch(args.inputs, args.out, **options)
     except DeepFERError as exc:

@@ -201,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     demo = None
     url = a.url
     if url is None:
-        from deepfer.gradio_app import build_app, launch
-        from deepfer.pipeline import FacePipeline
+        from deepfer.analysis.pipeline import FacePipeline
+        from deepfer.apps.gradio_app import build_app, launch
 
         demo = build_app(FacePipeline.create(a.model))
         _, url, _ = launch(demo, "127.0.0.1", free_port(), block=False, quiet=True)

@@ -47,10 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import numpy as np
 
-    from deepfer.classify import EmotionClassifier
+    from deepfer.analysis.detect import make_detector
+    from deepfer.analysis.live import LiveProcessor
+    from deepfer.analysis.pipeline import FacePipeline
+    from deepfer.analysis.video import iter_frames
     from deepfer.errors import DeepFERError
-    from deepfer.live import LiveProcessor
-    from deepfer.video import iter_frames
+    from deepfer.model.classifier import EmotionClassifier
 
     try:
         frames = [letterbox(f) for _, _, f in iter_frames(args.video, 1)]
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not frames:
         print(f"error: no frames in {args.video}", file=sys.stderr)
         return 2
-    proc = LiveProcessor(classifier, detector=args.detector, smoothing=args.smoothing, full_every=args.full_every)
+    proc = LiveProcessor(FacePipeline(classifier, make_detector(args.detector)), detector=args.detector, smoothing=args.smoothing, full_every=args.full_every)
     for i in range(args.warmup):
         proc.process(frames[i % len(frames)])
     proc.reset()

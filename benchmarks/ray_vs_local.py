@@ -61,8 +61,8 @@ def compare_outputs(a: Path, b: Path) -> list[str]:
 
 def _timed_local(src: Path, out: Path, warm_up: Path, pipeline=None) -> tuple[float, int]:
     """Seconds and frames of one local-engine run over ``src`` (after a warm-up run on one video)."""
-    from batch.runner import run_batch
-    from deepfer.pipeline import FacePipeline
+    from batch.engines.local import run_batch
+    from deepfer.analysis.pipeline import FacePipeline
 
     pipeline = pipeline or FacePipeline.create()
     run_batch([sorted(src.iterdir())[0]], warm_up, pipeline=pipeline, progress=False)
@@ -102,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.videos < 1 or args.workers < 1 or args.rounds < 1:
         p.error("--videos, --workers and --rounds must be at least 1")
+    from batch.engines.ray import _start_ray, import_ray, run_batch_ray
     from batch.errors import BatchError
-    from batch.ray_engine import _start_ray, import_ray, run_batch_ray
-    from deepfer.pipeline import FacePipeline
+    from deepfer.analysis.pipeline import FacePipeline
 
     try:
         ray = import_ray()

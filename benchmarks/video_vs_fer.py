@@ -33,7 +33,7 @@ log = logging.getLogger("benchmarks.video_vs_fer")
 def deepfer_video(pipeline, video: Path, out: Path) -> dict:
     import pandas as pd
 
-    from batch.runner import process_video
+    from batch.engines.local import process_video
 
     t0 = time.perf_counter()
     vo = process_video(video, out, pipeline)
@@ -59,7 +59,7 @@ def fer_video(fer_python: str, video: Path) -> dict:
 
 
 def deepfer_crops(pipeline, crops_root: Path, n: int, work: Path) -> dict:
-    from batch.runner import run_batch
+    from batch.engines.local import run_batch
 
     files = sorted(crops_root.rglob("*.jpg"))[:n]
     folder = work / "crops"
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: video not found: {args.video}", file=sys.stderr)
         return 2
 
-    from deepfer.pipeline import FacePipeline
+    from deepfer.analysis.pipeline import FacePipeline
 
     pipeline = FacePipeline.create()
     have_fer = Path(args.fer_python).is_file()

@@ -9,7 +9,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.common import load_pipeline, model_card  # noqa: E402
+from dashboard.views.model import load_pipeline, model_card  # noqa: E402
 from deepfer.errors import DeepFERError  # noqa: E402
 
 st.set_page_config(page_title="DeepFER", page_icon="🙂", layout="wide")
@@ -36,7 +36,7 @@ with st.expander("Model card", expanded=True):
 
 upload = st.file_uploader("Photo", type=["jpg", "jpeg", "png", "bmp", "webp"])
 if upload is not None:
-    from dashboard.common import analyze_upload
+    from dashboard.views.model import analyze_upload
 
     try:
         annotated, table = analyze_upload(pipe, upload.getvalue())

@@ -1,3 +1,3 @@
-from deepfer.cli import main
+from deepfer.apps.cli import main
 
 raise SystemExit(main())

@@ -22,12 +22,15 @@ FACE_COLUMNS: tuple[str, ...] = ("face_id", "x", "y", "w", "h", "det_score", *EM
 class Faces:
     """Faces in one image: ``N`` boxes ``(x, y, w, h)`` in pixels, detector scores, and, once
     classified, ``(N, 7)`` probabilities in :data:`EMOTIONS` order; ``track_ids`` are ``-1``
-    until a tracker assigns them.  Index with an int, slice or boolean mask."""
+    until a tracker assigns them; ``smoothed`` holds each face's probabilities averaged over its
+    recent frames once a stream analyzer has smoothed them (``None`` for a single image).
+    Index with an int, slice or boolean mask."""
 
     boxes: np.ndarray
     det_scores: np.ndarray
     probs: np.ndarray | None = None
     track_ids: np.ndarray | None = None
+    smoothed: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.int32).reshape(-1, 4)
@@ -42,6 +45,11 @@ class Faces:
             if len(probs) != n:
                 raise ValueError(f"{n} boxes but {len(probs)} probability rows")
             object.__setattr__(self, "probs", probs)
+        if self.smoothed is not None:
+            smoothed = np.asarray(self.smoothed, dtype=np.float32).reshape(-1, len(EMOTIONS))
+            if len(smoothed) != n:
+                raise ValueError(f"{n} boxes but {len(smoothed)} smoothed probability rows")
+            object.__setattr__(self, "smoothed", smoothed)
         ids = np.full(n, -1, np.int64) if self.track_ids is None else np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
         if len(ids) != n:
             raise ValueError(f"{n} boxes but {len(ids)} track ids")
@@ -62,6 +70,7 @@ class Faces:
             self.det_scores[index],
             None if self.probs is None else self.probs[index],
             self.track_ids[index],
+            None if self.smoothed is None else self.smoothed[index],
         )
 
     @property
@@ -90,6 +99,15 @@ class Faces:
 
     def with_track_ids(self, ids: np.ndarray) -> Faces:
         return replace(self, track_ids=ids)
+
+    def with_smoothed(self, smoothed: np.ndarray) -> Faces:
+        return replace(self, smoothed=smoothed)
+
+    def display(self, smoothed: bool) -> Faces:
+        """These faces with the probabilities to show: the smoothed ones when asked for and present."""
+        if smoothed and self.smoothed is not None:
+            return replace(self, probs=self.smoothed)
+        return self
 
     def scaled(self, factor: float) -> Faces:
         """Boxes multiplied by ``factor`` (e.g. detection on a downscaled frame)."""

@@ -82,14 +82,14 @@ def default_model_path() -> Path:
 
 @pytest.fixture(scope="session")
 def classifier(default_model_path):
-    from deepfer.classify import EmotionClassifier
+    from deepfer.model.classifier import EmotionClassifier
 
     return EmotionClassifier.load(default_model_path)
 
 
 @pytest.fixture(scope="session")
 def pipeline(classifier):
-    from deepfer.detect import make_detector
-    from deepfer.pipeline import FacePipeline
+    from deepfer.analysis.detect import make_detector
+    from deepfer.analysis.pipeline import FacePipeline
 
     return FacePipeline(classifier, make_detector("haar"))

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepfer.archs import available, build_model, with_flip_tta
-from deepfer.metrics import classification_report, confusion_matrix
+from deepfer.model.archs import available, build_model, with_flip_tta
+from deepfer.training.metrics import classification_report, confusion_matrix
 
 
 def test_registry_lists_and_rejects_names():

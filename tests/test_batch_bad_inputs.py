@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from batch import cli
+from batch.engines.local import run_batch
 from batch.errors import BatchError
-from batch.runner import run_batch
 
 pytestmark = pytest.mark.shared
 
@@ -79,7 +79,7 @@ def test_cli_exit_codes_and_messages(messy, pipeline, tmp_path, monkeypatch, cap
     assert exc.value.code == 0 and "--sort-into" in capsys.readouterr().out
     assert cli.main([str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "error: input not found" in capsys.readouterr().err
-    from deepfer.pipeline import FacePipeline
+    from deepfer.analysis.pipeline import FacePipeline
 
     monkeypatch.setattr(FacePipeline, "create", classmethod(lambda cls, *a, **k: pipeline))
     assert cli.main([str(messy), "--out", str(tmp_path / "o"), "--no-progress"]) == 1

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch.runner import process_video, run_batch
-from batch.sinks import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS
+from batch.engines.local import process_video, run_batch
+from deepfer.analysis.video import iter_frames, read_video_info
 from deepfer.labels import EMOTIONS
-from deepfer.video import iter_frames, read_video_info
+from deepfer.outputs.sinks import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS
 
 pytestmark = pytest.mark.shared
 

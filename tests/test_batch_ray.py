@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from batch.cli import main
-from batch.runner import run_batch
+from batch.engines.local import run_batch
 
 MEDIA_FILES = ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4")
 
@@ -26,7 +26,7 @@ MEDIA_FILES = ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
-    from batch.ray_engine import _start_ray
+    from batch.engines.ray import _start_ray
 
     assert _start_ray(ray, None, 2), "a Ray instance was already running in the test process"
     yield ray
@@ -81,7 +81,7 @@ def test_ray_cli_outputs_equal_local_then_resume(ray_local, inputs, local_out, t
     assert "broken.mp4" in errors and "notes.txt" in errors
 
     # an interrupted run: one video's outputs missing, a partial tmp left, images.csv unfinished
-    from batch.ray_engine import run_batch_ray
+    from batch.engines.ray import run_batch_ray
 
     (out / "street_copy.csv").rename(out / "street_copy.tmp.csv")
     (out / "street_copy.summary.json").unlink()
@@ -100,7 +100,7 @@ def test_ray_cli_outputs_equal_local_then_resume(ray_local, inputs, local_out, t
 
 @pytest.mark.shared
 def test_killed_worker_costs_a_retry_of_its_video_only(ray_local, inputs, local_out, tmp_path):
-    from batch.ray_engine import run_batch_ray
+    from batch.engines.ray import run_batch_ray
 
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -169,8 +169,8 @@ def test_unreachable_cluster_fails_fast_with_a_message(tmp_path, capsys):
 
 
 def test_videos_are_handed_out_biggest_first(tmp_path):
-    from batch.inputs import InputItem
-    from batch.ray_engine import largest_first
+    from batch.engines.ray import largest_first
+    from batch.plan import InputItem
 
     sizes = {"short.mp4": 10, "long.mp4": 1000, "medium.mp4": 100, "same.mp4": 100}
     items = []
@@ -247,7 +247,7 @@ def test_cli_against_a_ray_head_started_like_a_real_cluster(ray_local, inputs, l
 @pytest.mark.shared
 def test_interrupted_ray_run_keeps_finished_image_blocks_for_resume(ray_local, shared, tmp_path, monkeypatch):
     """Image rows are written as blocks finish (not at the end): Ctrl-C, then --resume, gives the uninterrupted rows."""
-    import batch.ray_engine as engine
+    import batch.engines.ray as engine
 
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -277,7 +277,7 @@ def test_interrupted_ray_run_keeps_finished_image_blocks_for_resume(ray_local, s
 
 @pytest.mark.shared
 def test_ray_equals_local_with_stride_smooth_annotate_and_sort_into(ray_local, media, pipeline, tmp_path):
-    from batch.ray_engine import run_batch_ray
+    from batch.engines.ray import run_batch_ray
 
     src = tmp_path / "in"
     src.mkdir()
@@ -297,7 +297,7 @@ def test_ray_equals_local_with_stride_smooth_annotate_and_sort_into(ray_local, m
 @pytest.mark.shared
 def test_progress_moves_within_a_video(ray_local, media, tmp_path):
     """Workers report how far they are into a video, so one long video does not leave the bar at 0 until it ends."""
-    from batch.ray_engine import run_batch_ray
+    from batch.engines.ray import run_batch_ray
 
     seen: list[tuple[float, str]] = []
     report = run_batch_ray([media / "street_phone.mp4"], tmp_path / "out", workers=1, progress=False,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batch.runner import run_batch
+from batch.engines.local import run_batch
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from batch.errors import BatchError
-from batch.inputs import collect_inputs, video_stems
-from batch.sinks import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS, CSVSink, read_rows, write_json_atomic
-from batch.summary import SummaryBuilder
+from batch.plan import collect_inputs, video_stems
 from deepfer.faces import FACE_COLUMNS
+from deepfer.outputs.sinks import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS, CSVSink, read_rows, write_json_atomic
+from deepfer.outputs.summary import SummaryBuilder
 
 
 def test_columns_derive_from_faces():
@@ -88,7 +88,7 @@ def test_summary_shares_and_segments():
 def test_prefetch_keeps_order_reraises_and_stops_early():
     import threading
 
-    from batch.runner import _prefetch
+    from batch.engines.local import _prefetch
 
     assert list(_prefetch(iter(range(50)), size=4)) == list(range(50))
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from deepfer.cli import main
+from deepfer.apps.cli import main
 from deepfer.labels import EMOTIONS
 
 from .conftest import REPO, make_split

@@ -26,7 +26,7 @@ def browser_env(tmp_path_factory, shared):
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.skip("browser tests need playwright (pip install -r requirements-dev.txt)")
-    from deepfer.video import iter_frames
+    from deepfer.analysis.video import iter_frames
 
     tmp = tmp_path_factory.mktemp("browser")
     frames = [letterbox(f) for i, _, f in iter_frames(shared / "media" / "street_phone.mp4", 1) if i < 60]
@@ -50,7 +50,7 @@ def browser_env(tmp_path_factory, shared):
 def _batch_output(tmp: Path, media: Path) -> Path:
     """A real batch run on the shared media when the batch module is there, else a generated folder."""
     try:
-        from batch.runner import run_batch
+        from batch.engines.local import run_batch
     except ImportError:
         return make_images_output(make_video_output(tmp / "batch", stem="street_phone"), tmp / "imgs")
     run_batch([media / "street_phone.mp4", media / "justin.jpg", media / "test_image.jpg"], tmp / "batch", stride=2, smooth=5,
@@ -123,7 +123,7 @@ def test_batch_explorer_page(browser_env):
 
 
 def test_batch_explorer_runs_the_batch_on_uploads(browser_env, tmp_path):
-    pytest.importorskip("batch.runner", reason="the batch module is not available")
+    pytest.importorskip("batch.engines.local", reason="the batch module is not available")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
     page = _open(browser_env, "/Batch_explorer", "Batch explorer")

@@ -26,7 +26,7 @@ def test_home_page_reports_a_missing_model(monkeypatch, tmp_path):
 
 
 def test_analyze_upload_on_a_real_photo_and_a_corrupt_one(media):
-    from dashboard.common import analyze_upload, load_pipeline
+    from dashboard.views.model import analyze_upload, load_pipeline
     from deepfer.errors import DeepFERError
 
     pipe = load_pipeline()

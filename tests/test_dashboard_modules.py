@@ -16,7 +16,7 @@ from .dashboard_factories import make_images_output, make_run, make_video_output
 
 
 def test_rtc_default_has_no_stun_server(tmp_path, monkeypatch):
-    from dashboard import rtc
+    from dashboard.views import rtc
 
     monkeypatch.setattr(rtc, "DEFAULT_FILE", tmp_path / "absent.json")
     assert rtc.rtc_configuration({}) == {"iceServers": []}
@@ -24,7 +24,7 @@ def test_rtc_default_has_no_stun_server(tmp_path, monkeypatch):
 
 
 def test_rtc_servers_from_env_and_file(tmp_path):
-    from dashboard.rtc import ice_servers
+    from dashboard.views.rtc import ice_servers
 
     servers, src = ice_servers({"DEEPFER_ICE_SERVERS": '[{"urls": "stun:stun.example.org:3478"}]'})
     assert servers == [{"urls": ["stun:stun.example.org:3478"]}] and src == "$DEEPFER_ICE_SERVERS"
@@ -42,7 +42,7 @@ def test_rtc_servers_from_env_and_file(tmp_path):
     ({"DEEPFER_ICE_SERVERS_FILE": "/nonexistent/ice.json"}, "does not exist"),
 ])
 def test_rtc_bad_settings_give_clear_errors(env, message):
-    from dashboard.rtc import RTCConfigError, ice_servers
+    from dashboard.views.rtc import RTCConfigError, ice_servers
 
     with pytest.raises(RTCConfigError, match=message):
         ice_servers(env)
@@ -52,7 +52,7 @@ def test_rtc_bad_settings_give_clear_errors(env, message):
 
 
 def test_committed_runs_are_found_with_history_and_evaluation():
-    from dashboard import charts
+    from dashboard.views import training_runs as charts
 
     runs = charts.find_runs(REPO / "models")
     names = [r.name for r in runs]
@@ -69,7 +69,7 @@ def test_committed_runs_are_found_with_history_and_evaluation():
 
 
 def test_missing_and_empty_run_files_become_problems(tmp_path):
-    from dashboard import charts
+    from dashboard.views import training_runs as charts
 
     make_run(tmp_path / "models", history=False, evaluation=False)
     (tmp_path / "models" / "history.csv").write_text("")
@@ -88,7 +88,7 @@ def test_missing_and_empty_run_files_become_problems(tmp_path):
 
 
 def test_dataset_scan_counts_imbalance_and_unreadable(tmp_path):
-    from dashboard.datasets import scan_dataset
+    from dashboard.views.dataset import scan_dataset
 
     root = tmp_path / "data"
     make_split(root / "train", per_class=3)
@@ -107,7 +107,7 @@ def test_dataset_scan_counts_imbalance_and_unreadable(tmp_path):
 
 
 def test_dataset_scan_errors(tmp_path):
-    from dashboard.datasets import scan_dataset
+    from dashboard.views.dataset import scan_dataset
     from deepfer.errors import DatasetError
 
     with pytest.raises(DatasetError, match="does not exist"):
@@ -123,7 +123,7 @@ def test_dataset_scan_errors(tmp_path):
 
 
 def test_batch_video_output_views(tmp_path):
-    from dashboard import batchview as bv
+    from deepfer.outputs import readers as bv
 
     make_video_output(tmp_path, frames=20)
     out = bv.find_outputs(tmp_path)
@@ -150,7 +150,7 @@ def test_batch_video_output_views(tmp_path):
 
 
 def test_batch_smoothed_columns_and_images(tmp_path):
-    from dashboard import batchview as bv
+    from deepfer.outputs import readers as bv
 
     make_video_output(tmp_path / "v", smooth=True)
     df = bv.load_video_csv(tmp_path / "v" / "clip.csv")
@@ -166,7 +166,7 @@ def test_batch_smoothed_columns_and_images(tmp_path):
 
 
 def test_batch_output_errors(tmp_path):
-    from dashboard import batchview as bv
+    from deepfer.outputs import readers as bv
 
     with pytest.raises(bv.BatchOutputError, match="does not exist"):
         bv.find_outputs(tmp_path / "missing")
@@ -182,7 +182,7 @@ def test_batch_output_errors(tmp_path):
 
 
 def test_run_uploads_rejects_empty_files(tmp_path):
-    from dashboard.batch_run import save_uploads
+    from dashboard.views.uploads import save_uploads
     from deepfer.errors import DeepFERError
 
     class Upload:
@@ -203,7 +203,7 @@ def test_run_uploads_rejects_empty_files(tmp_path):
 
 @pytest.mark.slow
 def test_live_processor_tracks_smooths_and_queues(classifier, media):
-    from deepfer.live import LiveProcessor
+    from deepfer.analysis.live import LiveProcessor
     from deepfer.preprocess import read_image
 
     from .dashboard_factories import letterbox
@@ -227,8 +227,8 @@ def test_live_processor_tracks_smooths_and_queues(classifier, media):
 
 @pytest.mark.slow
 def test_live_processor_settings_and_failures(classifier):
+    from deepfer.analysis.live import LiveProcessor
     from deepfer.errors import DeepFERError
-    from deepfer.live import LiveProcessor
 
     proc = LiveProcessor(classifier)
     with pytest.raises(DeepFERError, match="unknown detector"):
@@ -241,9 +241,9 @@ def test_live_processor_settings_and_failures(classifier):
 
 @pytest.mark.slow
 def test_run_uploads_runs_the_batch_and_lists_bad_files(media, tmp_path):
-    pytest.importorskip("batch.runner", reason="the batch module is not available")
-    from dashboard import batchview as bv
-    from dashboard.batch_run import run_uploads
+    pytest.importorskip("batch.engines.local", reason="the batch module is not available")
+    from dashboard.views.uploads import run_uploads
+    from deepfer.outputs import readers as bv
 
     class Upload:
         def __init__(self, name, data):
@@ -267,8 +267,8 @@ def test_run_uploads_runs_the_batch_and_lists_bad_files(media, tmp_path):
 
 @pytest.mark.slow
 def test_roi_detection_searches_the_whole_frame_only_every_n_frames(classifier, media):
-    from deepfer.detect import make_detector
-    from deepfer.live import LiveProcessor, RoiDetector
+    from deepfer.analysis.detect import make_detector
+    from deepfer.analysis.live import LiveProcessor, RoiDetector
     from deepfer.preprocess import read_image
 
     from .dashboard_factories import letterbox

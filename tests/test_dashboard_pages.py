@@ -114,7 +114,7 @@ class _Playing:
 def test_live_page_shows_faces_latency_and_chart(monkeypatch, media):
     """The WebRTC component needs a browser (see the browser test); here a stand-in feeds one real
     frame through the page's processor, as the video thread would."""
-    import dashboard.live_view as live_view
+    import dashboard.views.live as live_view
     from deepfer.preprocess import read_image
 
     frame = read_image(media / "justin.jpg")
@@ -137,7 +137,7 @@ def test_live_page_shows_faces_latency_and_chart(monkeypatch, media):
 
 @pytest.mark.slow
 def test_live_page_when_stopped_and_with_a_bad_stun_setting(monkeypatch):
-    import dashboard.live_view as live_view
+    import dashboard.views.live as live_view
 
     monkeypatch.setattr(live_view, "start_streamer", lambda processor, servers: SimpleNamespace(state=SimpleNamespace(playing=False)))
     monkeypatch.setenv("DEEPFER_ICE_SERVERS", "not json")

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepfer.data import FaceDataset, load_any_split, load_fer2013_csv, load_npz, load_split, load_splits, save_npz
 from deepfer.errors import DatasetError
 from deepfer.labels import EMOTIONS, FER2013_CSV_CODES
+from deepfer.training.data import FaceDataset, load_any_split, load_fer2013_csv, load_npz, load_split, load_splits, save_npz
 
 from .conftest import make_split
 

@@ -26,7 +26,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(pipeline):
     """The app on a free loopback port, in this process (sharing the session's model)."""
-    from deepfer.gradio_app import build_app, launch
+    from deepfer.apps.gradio_app import build_app, launch
 
     demo = build_app(pipeline)
     _, url, _ = launch(demo, "127.0.0.1", free_port(), block=False, quiet=True)
@@ -114,7 +114,7 @@ def test_bad_file_gives_a_clear_error_and_the_next_call_works(client, media, tmp
 def test_too_many_pixels_is_refused(client, media, tmp_path):
     from gradio_client.exceptions import AppError
 
-    from deepfer.gradio_app import MAX_PIXELS
+    from deepfer.apps.gradio_app import MAX_PIXELS
 
     side = int(MAX_PIXELS**0.5) + 100
     huge = tmp_path / "huge.png"
@@ -130,8 +130,8 @@ def test_decompression_bomb_is_refused(client, media, monkeypatch):
     import PIL.Image
     from gradio_client.exceptions import AppError
 
+    from deepfer.apps.gradio_app import load_upload
     from deepfer.errors import ImageError
-    from deepfer.gradio_app import load_upload
 
     monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)
     with pytest.raises(ImageError, match="image too large"):
@@ -145,7 +145,7 @@ def test_decompression_bomb_is_refused(client, media, monkeypatch):
 def test_oversized_upload_is_refused_by_client_and_server(server, client, media, tmp_path):
     import httpx
 
-    from deepfer.gradio_app import MAX_UPLOAD_MB
+    from deepfer.apps.gradio_app import MAX_UPLOAD_MB
 
     big = tmp_path / "big.jpg"
     big.write_bytes((media / "justin.jpg").read_bytes() + b"\0" * (MAX_UPLOAD_MB * 2**20))
@@ -184,7 +184,7 @@ def test_load_check_detects_a_mixed_up_answer(media, tmp_path):
 
 @pytest.fixture(scope="module")
 def handlers(pipeline):
-    from deepfer.gradio_app import Handlers
+    from deepfer.apps.gradio_app import Handlers
 
     return Handlers(pipeline)
 
@@ -221,7 +221,7 @@ def test_webcam_frame_is_annotated(handlers, media):
 def test_video_without_the_batch_module_gives_a_clear_message(handlers, media, monkeypatch):
     from deepfer.errors import DeepFERError
 
-    monkeypatch.setitem(sys.modules, "batch.runner", None)  # makes `import batch.runner` fail
+    monkeypatch.setitem(sys.modules, "batch.engines.local", None)  # makes `import batch.engines.local` fail
     with pytest.raises(DeepFERError, match="needs the batch module"):
         handlers.analyze_video(str(media / "street_phone.mp4"), 1)
     with pytest.raises(DeepFERError, match="no video given"):
@@ -229,7 +229,7 @@ def test_video_without_the_batch_module_gives_a_clear_message(handlers, media, m
 
 
 def test_video_tab_runs_the_batch_pipeline(handlers, media):
-    pytest.importorskip("batch.runner", reason="the batch module is not in this checkout")
+    pytest.importorskip("batch.engines.local", reason="the batch module is not in this checkout")
     import pandas as pd
 
     seen = []
@@ -245,7 +245,7 @@ def test_video_tab_runs_the_batch_pipeline(handlers, media):
 
 
 def test_video_tab_refuses_a_non_video(handlers, tmp_path):
-    pytest.importorskip("batch.runner", reason="the batch module is not in this checkout")
+    pytest.importorskip("batch.engines.local", reason="the batch module is not in this checkout")
     from deepfer.errors import DeepFERError
 
     fake = tmp_path / "holiday.mp4"
@@ -258,8 +258,8 @@ def test_video_tab_refuses_a_non_video(handlers, tmp_path):
 def test_ui_wrapper_turns_errors_into_gradio_errors(caplog):
     import gradio as gr
 
+    from deepfer.apps.gradio_app import _user_errors
     from deepfer.errors import ImageError
-    from deepfer.gradio_app import _user_errors
 
     def bad_input(_):
         raise ImageError("not a readable image <b>x</b>")
@@ -276,7 +276,7 @@ def test_ui_wrapper_turns_errors_into_gradio_errors(caplog):
 
 
 def test_emotion_plot_from_a_csv(tmp_path):
-    from deepfer.gradio_app import emotion_plot
+    from deepfer.apps.gradio_app import emotion_plot
 
     rows = ["frame,timestamp_s,face_id,x,y,w,h,det_score," + ",".join(EMOTIONS) + ",emotion,confidence"]
     rows.append("0,0.0,1,10,10,50,50,5.0,0.1,0,0,0.7,0.2,0,0,happy,0.7")
@@ -295,7 +295,7 @@ def test_gradio_command_explains_itself():
 
 
 def test_gradio_command_reports_a_busy_port_and_a_missing_model(tmp_path, capsys):
-    from deepfer.cli import main
+    from deepfer.apps.cli import main
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

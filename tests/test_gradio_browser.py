@@ -137,7 +137,7 @@ def test_webcam_tab_streams_annotated_frames(app_url, page, shots):
 
 
 def test_video_tab(app_url, page, media, shots):
-    pytest.importorskip("batch.runner", reason="the batch module is not in this checkout")
+    pytest.importorskip("batch.engines.local", reason="the batch module is not in this checkout")
     open_tab(page, app_url, "Video")
     page.locator("#video-in input[type=file]").set_input_files(str(media / "street_phone.mp4"))
     page.locator("#video-in video").wait_for()

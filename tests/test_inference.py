@@ -33,7 +33,7 @@ def test_classifier_batches_and_single_faces(classifier):
 
 
 def test_bad_model_paths(tmp_path):
-    from deepfer.classify import EmotionClassifier
+    from deepfer.model.classifier import EmotionClassifier
 
     with pytest.raises(ModelError, match="does not exist"):
         EmotionClassifier.load(tmp_path / "none.keras")
@@ -72,13 +72,13 @@ def test_real_photos(pipeline, media):
 @pytest.mark.slow
 def test_default_model_reaches_the_validation_target(shared):
     """The accuracy the README and model card quote (not a timing test)."""
-    from deepfer.data import load_split
-    from deepfer.metrics import classification_report
-    from deepfer.modelio import load_keras_model
-    from deepfer.train import predict_proba
+    from deepfer.model.io import load_keras_model
+    from deepfer.training.data import load_split
+    from deepfer.training.metrics import classification_report
+    from deepfer.training.train import predict_proba
 
     ds = load_split(shared / "data" / "fer2013" / "validation", progress=False)
-    model = load_keras_model(__import__("deepfer.modelio").modelio.default_model_path())
+    model = load_keras_model(__import__("deepfer.model.io").modelio.default_model_path())
     rep = classification_report(ds.labels, predict_proba(model, ds.images).argmax(1))
     assert rep["n"] == 3589
     assert rep["accuracy"] >= 0.68

@@ -63,7 +63,7 @@ def test_training_and_inference_share_one_preprocessing_function(monkeypatch, tm
         calls["n"] += 1
         return real(img, size)
 
-    import deepfer.data as data
+    import deepfer.training.data as data
 
     monkeypatch.setattr(pre, "to_model_input", spy)
     monkeypatch.setattr(data, "to_model_input", spy)

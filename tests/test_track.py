@@ -1,12 +1,12 @@
-"""deepfer.track: stable face ids across frames, and per-face probability smoothing."""
+"""deepfer.analysis.track: stable face ids across frames, and per-face probability smoothing."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from deepfer.analysis.track import FaceTracker, ProbabilitySmoother
 from deepfer.faces import Faces
-from deepfer.track import FaceTracker, ProbabilitySmoother
 
 
 def faces(*boxes, probs=None):

@@ -8,8 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from deepfer.modelio import load_keras_model
-from deepfer.train import TrainConfig, class_weights, cosine_lr, train
+from deepfer.model.io import load_keras_model
+from deepfer.training.train import TrainConfig, class_weights, cosine_lr, train
 
 pytestmark = pytest.mark.slow
 

@@ -1,12 +1,12 @@
-"""deepfer.video: VideoInfo, streaming frames with true indices and timestamps, the mp4 writer."""
+"""deepfer.analysis.video: VideoInfo, streaming frames with true indices and timestamps, the mp4 writer."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from deepfer.analysis.video import VideoSink, iter_frames, read_video_info
 from deepfer.errors import DeepFERError
-from deepfer.video import VideoSink, iter_frames, read_video_info
 
 
 def _synthetic(path, n=12, fps=29.97, size=(64, 48)):

@@ -9,7 +9,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard import charts  # noqa: E402
+from dashboard.views import training_runs as charts  # noqa: E402
 
 st.set_page_config(page_title="DeepFER: training", layout="wide")
 st.title("Training")

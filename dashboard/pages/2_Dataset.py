@@ -9,7 +9,7 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard import datasets  # noqa: E402
+from dashboard.views import dataset as datasets  # noqa: E402
 from deepfer.errors import DeepFERError  # noqa: E402
 from deepfer.labels import EMOTIONS  # noqa: E402
 

@@ -10,8 +10,8 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard.common import load_pipeline  # noqa: E402
-from dashboard.rtc import RTCConfigError, ice_servers  # noqa: E402
+from dashboard.views.model import load_pipeline  # noqa: E402
+from dashboard.views.rtc import RTCConfigError, ice_servers  # noqa: E402
 from deepfer.errors import DeepFERError  # noqa: E402
 
 st.set_page_config(page_title="DeepFER: live webcam", layout="wide")
@@ -36,17 +36,17 @@ detector = c1.selectbox("Detector", ["haar", "mtcnn"], help="haar: fast (default
 min_conf = c2.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, help="faces below it are drawn grey as 'uncertain'")
 smoothing = c3.slider("Smoothing (frames)", 1, 15, 5, help="moving average of each face's probabilities over its last frames")
 
-from deepfer.live import LiveProcessor  # noqa: E402
+from deepfer.analysis.live import LiveProcessor  # noqa: E402
 
 if "live_processor" not in st.session_state:
-    st.session_state["live_processor"] = LiveProcessor(pipe.classifier, detector=detector, min_confidence=min_conf, smoothing=smoothing)
+    st.session_state["live_processor"] = LiveProcessor(pipe, detector=detector, min_confidence=min_conf, smoothing=smoothing)
 processor: LiveProcessor = st.session_state["live_processor"]
 try:
     processor.configure(detector=detector, min_confidence=min_conf, smoothing=smoothing)
 except DeepFERError as exc:
     st.error(f"Could not switch the detector: {exc}")
 
-from dashboard.live_view import start_streamer  # noqa: E402
+from dashboard.views.live import start_streamer  # noqa: E402
 
 video_col, info_col = st.columns([3, 2])
 with video_col:
@@ -57,7 +57,7 @@ with info_col:
     faces_box = st.empty()
     chart_box = st.empty()
 if ctx.state.playing:
-    from dashboard.live_view import faces_text, probability_figure
+    from dashboard.views.live import faces_text, probability_figure
 
     tick = 0
     while ctx.state.playing:

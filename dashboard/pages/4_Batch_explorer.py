@@ -9,16 +9,16 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dashboard import batchview as bv  # noqa: E402
 from deepfer.errors import DeepFERError  # noqa: E402
 from deepfer.labels import EMOTIONS  # noqa: E402
+from deepfer.outputs import readers as bv  # noqa: E402
 
 st.set_page_config(page_title="DeepFER: batch explorer", layout="wide")
 st.title("Batch explorer")
 
 source = st.radio("Results", ["Open a batch output folder", "Upload videos or images and run the batch"], horizontal=True)
 if source.startswith("Upload"):
-    from dashboard.batch_run import run_uploads
+    from dashboard.views.uploads import run_uploads
 
     files = st.file_uploader("Videos or images", accept_multiple_files=True,
                              type=["mp4", "avi", "mov", "mkv", "webm", "m4v", "jpg", "jpeg", "png", "bmp", "webp"])
@@ -121,7 +121,7 @@ st.caption(f"frame {frame} at {float(rows['timestamp_s'].iloc[0]):.2f} s")
 src = video.source_video()
 img = bv.read_frame(src, int(frame)) if src is not None else None
 if img is not None:
-    from deepfer.annotate import annotate
+    from deepfer.analysis.annotate import annotate
 
     shown_img = img if src == video.annotated else annotate(img, bv.faces_of_frame(df, int(frame)))
     st.image(shown_img, channels="BGR", caption=src.name)

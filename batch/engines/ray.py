@@ -1,0 +1,381 @@
+"""``python -m batch ... --engine ray``: the same batch run, spread over the workers of a Ray cluster.
+
+This module holds only what Ray adds: actors, scheduling, retries and progress.  The plan, the unit
+of work (:func:`batch.units.run_unit`) and the writing of results (:class:`batch.results.RunWriter`)
+are the local engine's own.
+
+* Each Ray worker is an actor holding ONE loaded :class:`deepfer.analysis.pipeline.FacePipeline`, with
+  TensorFlow, OpenMP and OpenCV limited to ``threads`` threads so that N workers on N cores do
+  not oversubscribe them.
+* A unit of work is one whole video (the worker writes ``<stem>.csv`` / ``.summary.json`` /
+  ``.annotated.mp4`` into the output folder with the same ``.tmp`` + rename writers, so the folder
+  must be shared by all nodes) or one block of :data:`batch.plan.IMAGE_CHUNK` images (the same blocks
+  as the local run; their faces come back to the driver, which writes them to ``images.csv`` and
+  ``errors.csv`` in input order as soon as the blocks before them are written, so an interrupted run
+  keeps them for ``--resume``).  Long
+  videos are not split: face ids are only consistent within one tracker pass.
+* Videos are handed out biggest file first, so that one long video does not start last.
+* A worker that dies is restarted and its unit retried (``max_restarts`` / ``max_task_retries``);
+  the retried video rewrites its own ``.tmp`` files from the start and image rows are written
+  only by the driver, so no row is lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from batch.engines.local import ProgressFn, progress_bar
+from batch.errors import BatchError
+from batch.plan import IMAGE_CHUNK, ImageBlock, Options, VideoUnit, plan_run
+from batch.results import BatchReport, RunWriter
+from batch.units import BlockResult, ImageResult, VideoResult, run_unit
+from deepfer.config import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+RAY_MISSING = ("--engine ray needs Ray, an optional dependency that is not installed; "
+               "install it with: pip install -r requirements-ray.txt")
+#: How often a dead worker is restarted, and its unit retried, before that unit is reported as failed.
+MAX_RETRIES = 3
+#: How often at most a worker reports how far it is into a video (the driver's bar moves between files).
+PROGRESS_EVERY_S = 0.5
+
+
+def import_ray():
+    """``import ray``, or a :class:`BatchError` saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise BatchError(RAY_MISSING) from None
+    return ray
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    """Environment of a worker process: ``threads`` compute threads, quiet TensorFlow and FFmpeg, this checkout importable."""
+    n = str(threads)
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n,
+            "TF_CPP_MIN_LOG_LEVEL": "2", "OPENCV_FFMPEG_LOGLEVEL": "-8", "PYTHONPATH": path}
+
+
+def largest_first(videos: list[VideoUnit]) -> list[int]:
+    """Indices of ``videos``, biggest file first (ties in input order): a long video started last would leave
+    the other workers idle while it runs, so it is started first (longest-processing-time-first scheduling)."""
+
+    def size(i: int) -> int:
+        try:
+            return videos[i].path.stat().st_size
+        except OSError:  # the worker reports the missing file
+            return 0
+
+    return sorted(range(len(videos)), key=lambda i: -size(i))
+
+
+
+
+def _enter(cwd: str) -> None:
+    """Work in the driver's folder, so that relative input paths (kept as given in the outputs) resolve alike."""
+    if os.path.isdir(cwd):
+        os.chdir(cwd)
+    else:
+        log.warning("the driver's folder %s does not exist on this node: relative input paths will not be found", cwd)
+
+
+class BatchWorker:
+    """One Ray worker: loads the model once, then analyzes videos and image blocks (wrapped by ``ray.remote``)."""
+
+    def __init__(self, model: str | None, detector: str, threads: int = 1):
+        for key, value in worker_env(threads).items():
+            if key != "PYTHONPATH":
+                os.environ[key] = value
+        import cv2
+        import tensorflow as tf
+
+        try:  # only possible before TensorFlow has run anything (a fresh worker process)
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            log.debug("TensorFlow threads already set in this process")
+        cv2.setNumThreads(threads)
+        from deepfer.analysis.pipeline import FacePipeline
+
+        self.pipeline = FacePipeline.create(model, detector)
+        self.pipeline.classifier.predict(np.zeros((1, 48, 48, 1), np.uint8))  # warm up before reporting ready
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def run(self, cwd: str, unit: VideoUnit | ImageBlock, out_dir: str, options: Options, progress=None,
+            key: int = 0) -> tuple[int, VideoResult | BlockResult]:
+        """:func:`batch.units.run_unit` in this worker: ``(pid, result)``; a bad input is a result, not an exception.
+
+        ``progress``: a ``ray.util.queue.Queue`` that gets ``(key, fraction done)`` of a video at most
+        every :data:`PROGRESS_EVERY_S` seconds (best effort: a lost update costs nothing but a bar tick).
+        """
+        last = -PROGRESS_EVERY_S
+
+        def report(frac: float, _message: str) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if progress is not None and now - last >= PROGRESS_EVERY_S:
+                last = now
+                try:
+                    progress.put_nowait((key, frac))
+                except Exception:  # noqa: BLE001 (a full or gone queue must not fail the video)
+                    log.debug("progress update lost", exc_info=True)
+
+        _enter(cwd)
+        return os.getpid(), run_unit(unit, self.pipeline, out_dir, options, on_progress=report)
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (Ray itself would retry for minutes)."""
+    import socket
+
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except ValueError:
+        raise BatchError(f"--address {address}: expected HOST:PORT (the head node's GCS port, 6379 by default), 'auto' or ray://HOST:PORT") from None
+    except OSError as exc:
+        raise BatchError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
+                         "is 'ray start --head' running there, and is this the port it printed?") from None
+
+
+def _has_auth_token() -> bool:
+    """Whether Ray would find an authentication token here (``$RAY_AUTH_TOKEN``, ``$RAY_AUTH_TOKEN_PATH``, ``~/.ray/auth_token``)."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    return Path(path).is_file() if path else (Path.home() / ".ray" / "auth_token").is_file()
+
+
+def _send_token_if_available() -> None:
+    """Before joining a cluster: use token authentication when a token is here and ``$RAY_AUTH_MODE`` is unset.
+
+    `ray start --head` clusters use tokens by default, but a Ray 2.60 driver sends its token only
+    in token mode, which it reads from the environment into a cached config.  Ray's own helper
+    sets both; without it (another Ray version) the variable is set, which works if Ray was not
+    imported yet.
+    """
+    if "RAY_AUTH_MODE" in os.environ or not _has_auth_token():
+        return
+    try:
+        from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+    except ImportError:
+        os.environ["RAY_AUTH_MODE"] = "token"
+    else:
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
+def _start_ray(ray, address: str | None, workers: int | None) -> bool:
+    """Connect to ``address`` or start a private local Ray (loopback only, no dashboard); True if started here."""
+    if address:
+        _check_reachable(address)
+    if ray.is_initialized():
+        current = ray.get_runtime_context().gcs_address
+        if address and address != "auto" and "://" not in address and address != current:
+            log.warning("this process is already connected to the Ray cluster at %s; using it, not %s", current, address)
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # never phone home
+    quiet = not log.isEnabledFor(logging.DEBUG)
+    try:
+        if address:
+            _send_token_if_available()
+            ray.init(address=address, log_to_driver=not quiet, logging_level=logging.WARNING if quiet else logging.INFO)
+        else:
+            # "local": a new private instance even where `ray start` has left a cluster running on this machine
+            ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
+                     log_to_driver=not quiet, logging_level=logging.WARNING if quiet else logging.INFO)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        hint = (" (if the cluster uses token authentication, Ray's default, copy the head's ~/.ray/auth_token to this "
+                "machine or set RAY_AUTH_TOKEN)") if address else ""
+        raise BatchError(f"could not start or reach {where}: {exc}{hint}") from None
+    return True
+
+
+def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, detector: str = "haar",
+                  stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None,
+                  resume: bool = False, progress: bool = True, on_progress: ProgressFn | None = None,
+                  address: str | None = None, workers: int | None = None, threads: int = 1,
+                  on_ready: Callable[[list[int]], None] | None = None) -> BatchReport:
+    """:func:`batch.engines.local.run_batch` on Ray: the same output files, with the same rows.
+
+    ``address``: an existing cluster (``"auto"``, ``"HOST:6379"``, ``"ray://HOST:10001"``); without
+    it a private local Ray is started (or the one this process already started is used).
+    ``workers``: how many model-holding actors (default: the cluster's CPUs / ``threads``).
+    ``on_ready``: called with the workers' process ids once their models are loaded (monitoring, tests).
+    Inputs and ``out_dir`` must be readable and writable at the same paths on every node.
+    """
+    t0 = time.perf_counter()
+    options = Options(stride=stride, smooth=smooth, annotate=annotate)
+    if workers is not None and workers < 1:
+        raise BatchError(f"--workers must be at least 1, got {workers}")
+    if model is not None and not Path(model).is_file():
+        raise BatchError(f"model file not found: {model}")
+    plan = plan_run(inputs, out_dir, sort_into, options, resume, image_chunk=IMAGE_CHUNK)
+    ray = import_ray()
+    report = BatchReport(plan.out_dir, inputs=len(plan.items))
+    blocks, videos = plan.blocks, plan.videos
+
+    overall = progress_bar(len(plan.items), "batch", "file", progress, position=0)
+    # videos in progress add fractions of a file
+    overall.bar_format = "{l_bar}{bar}| {n:.1f}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]"
+    done = {"n": 0}
+
+    def step(n: int, message: str, in_flight: float = 0.0) -> None:
+        """``n`` more files done; ``in_flight``: the fractions of the videos being analyzed, summed."""
+        done["n"] += n
+        overall.n = done["n"] + in_flight
+        overall.refresh()
+        if on_progress is not None:
+            on_progress((done["n"] + in_flight) / len(plan.items), message)
+
+    started = False
+    actors: list = []
+    try:
+        with RunWriter(plan, report) as writer:
+            writer.start()
+            step(len(plan.unknown) + len(plan.images_done), "already done or not media")
+            # image blocks are written as soon as all blocks before them are (an interrupted run keeps them for
+            # --resume, and at most a few blocks wait in memory); video results are kept for the end
+            waiting: dict[int, tuple[int | None, BlockResult]] = {}
+            next_block = 0
+            video_results: dict[int, tuple[int | None, VideoResult]] = {}
+
+            def on_result(kind: str, i: int, pid: int | None, res) -> None:
+                nonlocal next_block
+                if kind == "video":
+                    video_results[i] = (pid, res)
+                    return
+                waiting[i] = (pid, res)
+                while next_block in waiting:
+                    pid_b, block = waiting.pop(next_block)
+                    report.worker_pids.update({str(p): pid_b for p in blocks[next_block].paths})
+                    writer.block(block)
+                    next_block += 1
+
+            if blocks or videos:
+                from ray.util.queue import Queue
+
+                started = _start_ray(ray, address, workers)
+                capacity = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+                if workers is not None and workers > capacity:
+                    log.warning("--workers %d: the Ray cluster has room for %d worker(s) of %d CPU; using %d", workers, capacity, threads, capacity)
+                n = min(workers or capacity, capacity)
+                n = min(n, len(blocks) + len(videos))
+                actor_cls = ray.remote(num_cpus=threads, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
+                                       runtime_env={"env_vars": worker_env(threads)})(BatchWorker)
+                actors = [actor_cls.remote(str(model) if model else None, detector, threads) for _ in range(n)]
+                # started while the workers load their models; takes no CPU from them
+                progress_queue = Queue(actor_options={"num_cpus": 0})
+                try:
+                    pids = ray.get([a.pid.remote() for a in actors])
+                except ray.exceptions.RayError as exc:
+                    raise BatchError(f"the Ray workers could not load the model: {exc}") from None
+                log.info("%d Ray worker(s) ready: pids %s", n, pids)
+                if on_ready is not None:
+                    on_ready(pids)
+                units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
+                _schedule(ray, actors, units, videos, blocks, plan.out_dir.resolve(), options, step, on_result, progress_queue)
+            assert next_block == len(blocks) and not waiting, "every image block is written"
+            # ...then videos, in input order
+            todo = {unit.path: i for i, unit in enumerate(videos)}
+            for it in plan.items:
+                if it.kind != "video":
+                    continue
+                if it.path in todo:
+                    pid, res = video_results[todo[it.path]]
+                    report.worker_pids[str(it.path)] = pid
+                    writer.video(res)
+                else:
+                    writer.video_skipped(it)
+                    step(1, str(it.path))
+            writer.finish()
+    finally:
+        overall.close()
+        for a in actors:
+            ray.kill(a, no_restart=True)
+        if started:
+            ray.shutdown()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[VideoUnit], blocks: list[ImageBlock],
+              out_dir: Path, options: Options, step: Callable[..., None], on_result: Callable[..., None], progress) -> None:
+    """Hand units to idle actors until all are done, passing each result to ``on_result`` as it arrives;
+    a unit whose worker died too often becomes an error result.  Videos in progress pass ``step`` the
+    fractions their workers report to the ``progress`` queue, so the bar moves between files (one long
+    video is one file).  The queue is shut down at the end."""
+    from ray.util.queue import Empty
+
+    idle, queue, pending = list(actors), list(units), {}
+    cwd = os.getcwd()
+    shown: dict[int, float] = {}  # video index -> fraction already added to the bar
+    finished: set[int] = set()
+
+    def submit(actor, unit: tuple[str, int]):
+        kind, i = unit
+        if kind == "video":
+            return actor.run.remote(cwd, videos[i], str(out_dir), options, progress, i)
+        return actor.run.remote(cwd, blocks[i], str(out_dir), options)
+
+    def drain() -> None:
+        while True:
+            try:
+                i, frac = progress.get_nowait()
+            except Empty:
+                return
+            frac = min(float(frac), 0.99)  # the last bit is added when the video's files are in place
+            if i not in finished and frac > shown.get(i, 0.0):  # a retried video starts again at 0: the bar waits
+                shown[i] = frac
+                step(0, f"{videos[i].path}: {frac:.0%}", sum(shown.values()))
+
+    try:
+        while queue or pending:
+            while queue and idle:
+                actor, unit = idle.pop(), queue.pop(0)
+                pending[submit(actor, unit)] = (actor, unit)
+            if not pending:
+                raise BatchError("all Ray workers died; finished files are kept: run again with --resume")
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=PROGRESS_EVERY_S)
+            drain()
+            if not ready:
+                continue
+            ref = ready[0]
+            actor, (kind, i) = pending.pop(ref)
+            failure = None
+            try:
+                pid, res = ray.get(ref)
+                idle.append(actor)
+            except ray.exceptions.RayActorError as exc:  # restarted and retried MAX_RETRIES times: give the unit up
+                log.warning("a Ray worker died %d times: %s", MAX_RETRIES + 1, exc)
+                failure = f"the Ray worker processing this input died {MAX_RETRIES + 1} times"
+            except ray.exceptions.RayError as exc:
+                failure = f"Ray worker failed: {exc}"
+                idle.append(actor)
+            if kind == "images":
+                if failure is not None:
+                    pid, res = None, BlockResult(i, [ImageResult(p, error=failure) for p in blocks[i].paths])
+                on_result(kind, i, pid, res)
+                step(len(blocks[i].paths), str(blocks[i].paths[-1]), sum(shown.values()))
+            else:
+                if failure is not None:
+                    pid, res = None, VideoResult(videos[i].path, error=failure)
+                on_result(kind, i, pid, res)
+                finished.add(i)
+                shown.pop(i, None)
+                step(1, str(videos[i].path), sum(shown.values()))
+    finally:
+        progress.shutdown()

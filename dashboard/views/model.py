@@ -1,0 +1,56 @@
+"""Helpers shared by the dashboard pages: cached model, model card, photo analysis."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from deepfer.errors import DeepFERError
+
+
+def load_pipeline(model_path: str | None = None):
+    """The detector + classifier for ``model_path`` (default: ``$DEEPFER_MODEL`` or the committed
+    model), loaded once per server process and shared by sessions (the classifier is thread-safe)."""
+    from deepfer.model.io import default_model_path
+
+    return _cached_pipeline(str(model_path or default_model_path()))
+
+
+@st.cache_resource(show_spinner="Loading the emotion model...")
+def _cached_pipeline(model_path: str):
+    from deepfer.analysis.pipeline import FacePipeline
+
+    return FacePipeline.create(model_path)
+
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
+def model_card(meta: dict, precision: str) -> pd.DataFrame:
+    v = meta.get("validation", {})
+    rows = {
+        "name": meta.get("name", "?"),
+        "architecture": meta.get("architecture", "?"),
+        "parameters": f"{meta.get('parameters', 0):,}",
+        "flip-TTA inside the model": str(meta.get("flip_tta_in_model", False)),
+        "validation accuracy (FER2013 PublicTest)": f"{v['accuracy']:.2%}" if "accuracy" in v else "?",
+        "validation macro-F1": f"{v['macro_f1']:.3f}" if "macro_f1" in v else "?",
+        "labels": ", ".join(meta.get("labels", [])),
+        "inference precision here": precision,
+    }
+    return pd.DataFrame({"field": list(rows), "value": list(rows.values())})
+
+
+def analyze_upload(pipe, data: bytes):
+    """Annotated BGR image and a per-face probability table for uploaded image bytes."""
+    from deepfer.analysis.annotate import annotate
+    from deepfer.labels import EMOTIONS
+    from deepfer.preprocess import decode_image
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DeepFERError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+    img = decode_image(data)
+    faces = pipe.analyze(img)
+    rows = [{"face": i + 1, "emotion": r["emotion"], "confidence": round(r["confidence"], 3),
+             **{e: round(r["probabilities"][e], 3) for e in EMOTIONS}} for i, r in enumerate(faces.to_records())]
+    return annotate(img, faces), pd.DataFrame(rows)

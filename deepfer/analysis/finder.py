@@ -1,0 +1,116 @@
+"""Faces in a stream of frames, fast: a full detection every few frames, local re-detection between.
+
+A full detector pass over a frame is the expensive step (the classifier is cheap).  Between full
+passes each known face is looked for again only in a small window around its last box, on a
+downscaled copy, which costs a fraction of a full pass and keeps the box on the face; a face
+not re-found there is carried over from the previous frame for at most ``max_coast`` frames.
+New faces appear at the next full pass (at most ``detect_every - 1`` frames late).
+Detectors other than Haar run in full on every frame.
+
+This is the one stream detector of DeepFER: offline video and the live webcams use it with the
+settings of :mod:`deepfer.analysis.stream` (``OFFLINE`` and ``LIVE``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from deepfer.analysis.detect import FaceDetector, HaarDetector, suppress_overlaps
+from deepfer.faces import Faces
+from deepfer.preprocess import to_gray
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class FaceFinder:
+    """``find(frame) -> Faces`` (boxes and scores, no probabilities), frame after frame.
+
+    ``full_max_side`` / ``full_scale_factor`` / ``full_min_size_frac``: the Haar settings of a full
+    pass on a video frame (a coarser pyramid on a smaller frame: faces in video are rarely tiny,
+    and this also removes most one-off false positives, measured on ``street_phone.mp4``);
+    ``None`` keeps the detector's own value.
+    """
+
+    detector: FaceDetector
+    detect_every: int = 10
+    window: float = 1.8
+    max_coast: int = 2
+    full_max_side: int | None = 320
+    full_scale_factor: float | None = 1.2
+    full_min_size_frac: float | None = None
+
+    def __post_init__(self) -> None:
+        self.detect_every = max(1, int(self.detect_every))
+        self._count = 0
+        self._prev: Faces | None = None
+        self._coast: np.ndarray = np.zeros(0, np.int64)
+        if isinstance(self.detector, HaarDetector):
+            d = self.detector
+            full = {}
+            if self.full_max_side is not None:
+                full["max_side"] = min(d.max_side, self.full_max_side)
+            if self.full_scale_factor is not None:
+                full["scale_factor"] = max(d.scale_factor, self.full_scale_factor)
+            if self.full_min_size_frac is not None:
+                full["min_size_frac"] = self.full_min_size_frac
+            self._full = dataclasses.replace(d, **full)
+            self._local = dataclasses.replace(d, max_side=96, min_size_frac=0.4, min_size_px=8, scale_factor=1.1)
+        else:
+            self._full = self.detector
+            self._local = None
+
+    @property
+    def name(self) -> str:
+        return self.detector.name
+
+    def reset(self) -> None:
+        """A new stream: the next frame gets a full pass."""
+        self._count = 0
+        self._prev = None
+        self._coast = np.zeros(0, np.int64)
+
+    def find(self, frame: np.ndarray) -> Faces:
+        gray = to_gray(frame)
+        full = self._local is None or self._prev is None or len(self._prev) == 0 or self._count % self.detect_every == 0
+        self._count += 1
+        if full:
+            faces = self._full.detect(gray)
+            self._coast = np.zeros(len(faces), np.int64)
+        else:
+            faces = self._relocate(gray)
+        self._prev = faces
+        return faces
+
+    def _relocate(self, gray: np.ndarray) -> Faces:
+        H, W = gray.shape
+        boxes, scores, coast = [], [], []
+        for box, score, c in zip(self._prev.boxes, self._prev.det_scores, self._coast):
+            x, y, w, h = (int(v) for v in box)
+            side = max(w, h) * self.window
+            cx, cy = x + w / 2, y + h / 2
+            x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+            x1, y1 = min(W, int(cx + side / 2)), min(H, int(cy + side / 2))
+            found = self._local.detect(gray[y0:y1, x0:x1]) if x1 - x0 >= 16 and y1 - y0 >= 16 else Faces.empty()
+            if len(found):
+                # the candidate closest in size and position to the previous box
+                fb = found.boxes.astype(np.float64)
+                d = np.hypot(fb[:, 0] + x0 + fb[:, 2] / 2 - cx, fb[:, 1] + y0 + fb[:, 3] / 2 - cy) + np.abs(fb[:, 2] - w)
+                k = int(np.argmin(d))
+                boxes.append(found.boxes[k] + np.array([x0, y0, 0, 0]))
+                scores.append(found.det_scores[k])
+                coast.append(0)
+            elif c < self.max_coast:
+                boxes.append(box)
+                scores.append(score)
+                coast.append(c + 1)
+        if not boxes:
+            self._coast = np.zeros(0, np.int64)
+            return Faces.empty().with_probs(None)
+        boxes_a, scores_a = np.asarray(boxes), np.asarray(scores, np.float32)
+        keep = suppress_overlaps(boxes_a, scores_a)  # two windows may find the same face
+        self._coast = np.asarray(coast, np.int64)[keep]
+        return Faces(boxes_a[keep], scores_a[keep])

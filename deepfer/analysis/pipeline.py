@@ -1,0 +1,82 @@
+"""Image -> Faces: detect, crop (FER2013 framing), classify.  The single-image case of the analysis;
+:class:`~deepfer.analysis.stream.StreamAnalyzer` runs the same steps frame after frame."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepfer.analysis.detect import FaceDetector, make_detector
+from deepfer.faces import Faces
+from deepfer.labels import EMOTIONS, INPUT_SIZE
+from deepfer.model.classifier import EmotionClassifier
+from deepfer.preprocess import DEFAULT_MARGIN, crop_face, to_gray
+
+#: Images no larger than this (both sides, pixels) are taken to be face crops already (FER2013 style):
+#: the whole image is classified, nothing is detected.
+CROP_MAX_SIDE = 64
+
+
+@dataclass
+class FacePipeline:
+    """``analyze(image)`` finds every face and classifies it.
+
+    >>> pipe = FacePipeline.create()                  # committed model + Haar detector
+    >>> faces = pipe.analyze(cv2.imread("photo.jpg"))  # Faces: boxes, scores, probs
+    >>> faces.labels, faces.confidences
+
+    Safe to share between threads: the classifier serializes its calls and every detector of
+    :mod:`deepfer.analysis.detect` is thread-safe.
+    """
+
+    classifier: EmotionClassifier
+    detector: FaceDetector
+    margin: float = DEFAULT_MARGIN
+
+    @classmethod
+    def create(cls, model: str | None = None, detector: str = "haar", precision: str = "auto", **detector_options) -> FacePipeline:
+        return cls(EmotionClassifier.load(model, precision=precision), make_detector(detector, **detector_options))
+
+    def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
+        """The ``(N, 48, 48, 1)`` uint8 crops the classifier sees for ``faces`` in ``image``."""
+        if not len(faces):
+            return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.uint8)
+        gray = to_gray(image)
+        return np.stack([crop_face(gray, tuple(b), self.margin) for b in faces.boxes])[..., None]
+
+    def locate(self, image: np.ndarray) -> tuple[Faces, np.ndarray]:
+        """Faces (unclassified) in a BGR or gray image and their crops.  An image no larger than
+        :data:`CROP_MAX_SIDE` is one face filling the image."""
+        gray = to_gray(image)
+        if max(gray.shape) <= CROP_MAX_SIDE:
+            h, w = gray.shape
+            faces = Faces(np.array([[0, 0, w, h]]), np.ones(1, np.float32))
+            return faces, gray[None, ..., None] if gray.shape == (INPUT_SIZE, INPUT_SIZE) else self.crops(gray, faces)
+        faces = self.detector.detect(gray)
+        return faces, self.crops(gray, faces)
+
+    def predict(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Probabilities for several images' crops in ONE classifier call (batches are cheaper per face)."""
+        sizes = [len(c) for c in crops]
+        nonempty = [c for c in crops if len(c)]
+        probs = self.classifier.predict(np.concatenate(nonempty)) if nonempty else np.zeros((0, len(EMOTIONS)), np.float32)
+        bounds = np.cumsum([0, *sizes])
+        return [probs[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def classify(self, located: list[tuple[Faces, np.ndarray]]) -> list[Faces]:
+        """Classify the faces of several images (from :meth:`locate`) in one batch."""
+        probs = self.predict([c for _, c in located])
+        return [faces.with_probs(p) if len(faces) else Faces.empty() for (faces, _), p in zip(located, probs)]
+
+    def analyze(self, image: np.ndarray) -> Faces:
+        """Detect and classify every face in a BGR or gray image."""
+        return self.classify([self.locate(image)])[0]
+
+    def analyze_crops(self, crops) -> Faces:
+        """Classify images that are already face crops (one face filling each image)."""
+        crops = list(crops) if not isinstance(crops, np.ndarray) else crops
+        probs = self.classifier.predict(crops)
+        sizes = [np.asarray(c).shape[:2] for c in crops]
+        boxes = [[0, 0, w, h] for h, w in sizes]
+        return Faces(np.asarray(boxes).reshape(-1, 4), np.ones(len(boxes), np.float32), probs)

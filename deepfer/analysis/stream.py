@@ -1,0 +1,152 @@
+"""The stream analyzer: frames in, :class:`~deepfer.faces.Faces` out (boxes, probabilities, track ids,
+smoothed probabilities).  Batch video, the Gradio video tab and both webcams run this one code.
+
+Per frame: find faces (:class:`~deepfer.analysis.finder.FaceFinder`: full detection every few
+frames, local re-detection between), give them ids (:class:`~deepfer.analysis.track.FaceTracker`),
+crop them (FER2013 framing, :class:`~deepfer.analysis.pipeline.FacePipeline`); then classify the
+faces of several frames in one batch and smooth each face's probabilities over its last frames
+(:class:`~deepfer.analysis.track.ProbabilitySmoother`), in frame order.
+
+>>> analyzer = StreamAnalyzer(pipeline, OFFLINE)          # or LIVE for a camera
+>>> for chunk in analyzer.run(iter_frames("clip.mp4")):   # (index, timestamp_s, frame) tuples in
+...     for f in chunk: print(f.index, f.faces.labels)     # AnalyzedFrame out, in order
+>>> faces = StreamAnalyzer(pipeline, LIVE).analyze(frame)  # one camera frame at a time
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepfer.analysis.finder import FaceFinder
+from deepfer.analysis.pipeline import FacePipeline
+from deepfer.analysis.track import FaceTracker, ProbabilitySmoother
+from deepfer.faces import Faces
+from deepfer.preprocess import to_gray
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a stream is analyzed.  ``detect_every``/``window``/``max_coast``/``full_*``: the face
+    finder (see :class:`FaceFinder`); ``smooth``: frames in each face's moving average (``<= 1``:
+    off); ``chunk``: frames whose faces are classified in one batch."""
+
+    detect_every: int = 10
+    window: float = 1.8
+    max_coast: int = 2
+    full_max_side: int | None = 320
+    full_scale_factor: float | None = 1.2
+    full_min_size_frac: float | None = None
+    smooth: int = 0
+    chunk: int = 16
+    track_iou: float = 0.3
+    track_max_missed: int = 10
+
+    def with_(self, **changes) -> StreamSettings:
+        return dataclasses.replace(self, **changes)
+
+
+#: Recorded video: a full pass every 10th frame, 16 frames classified per batch (``python -m batch``).
+OFFLINE = StreamSettings()
+#: A live camera (640x480): a full pass every 6th frame, faces under 10% of the short side ignored,
+#: each frame classified at once, 5-frame smoothing.
+LIVE = StreamSettings(detect_every=6, window=2.0, full_min_size_frac=0.1, smooth=5, chunk=1)
+
+
+@dataclass(frozen=True)
+class AnalyzedFrame:
+    """One frame's result: its index and timestamp in the stream, the frame itself when kept
+    (``keep_frames=True``, e.g. to draw an annotated video) and its faces."""
+
+    index: int
+    timestamp_s: float
+    frame: np.ndarray | None
+    faces: Faces
+
+
+@dataclass(frozen=True)
+class _Located:
+    index: int
+    timestamp_s: float
+    frame: np.ndarray | None
+    faces: Faces
+    crops: np.ndarray
+
+
+class StreamAnalyzer:
+    """One stream's state (face finder, tracks, smoothing) over a shared, thread-safe pipeline.
+
+    One instance per stream (a video, a webcam viewer); :meth:`reset` starts a new stream.
+    """
+
+    def __init__(self, pipeline: FacePipeline, settings: StreamSettings = OFFLINE):
+        self.pipeline = pipeline
+        self.settings = settings
+        s = settings
+        self.finder = FaceFinder(pipeline.detector, s.detect_every, s.window, s.max_coast, s.full_max_side, s.full_scale_factor,
+                                 s.full_min_size_frac)
+        self.tracker = FaceTracker(iou_threshold=s.track_iou, max_missed=s.track_max_missed)
+        self.smoother = ProbabilitySmoother(s.smooth)
+
+    @property
+    def detector_name(self) -> str:
+        return self.finder.name
+
+    def reset(self) -> None:
+        self.finder.reset()
+        self.tracker.reset()
+        self.smoother.reset()
+
+    def set_smoothing(self, frames: int) -> None:
+        """Change the smoothing window (history is dropped when it changes)."""
+        frames = max(1, int(frames))
+        if frames != self.smoother.k:
+            self.smoother = ProbabilitySmoother(frames)
+            self.settings = self.settings.with_(smooth=frames)
+
+    def _locate(self, index: int, timestamp_s: float, frame: np.ndarray, keep_frame: bool) -> _Located:
+        gray = to_gray(frame)
+        faces = self.tracker.update(self.finder.find(gray))
+        return _Located(index, timestamp_s, frame if keep_frame else None, faces, self.pipeline.crops(gray, faces))
+
+    def _classify(self, located: list[_Located]) -> list[AnalyzedFrame]:
+        """Classify the faces of ``located`` frames in one batch, then smooth them in frame order."""
+        probs = self.pipeline.predict([loc.crops for loc in located])
+        out = []
+        for loc, p in zip(located, probs):
+            faces = loc.faces.with_probs(p)
+            faces = faces.with_smoothed(self.smoother.update(faces))
+            out.append(AnalyzedFrame(loc.index, loc.timestamp_s, loc.frame, faces))
+        return out
+
+    def analyze(self, frame: np.ndarray, index: int = 0, timestamp_s: float = 0.0) -> Faces:
+        """One frame at once (a camera): its faces with probabilities, ids and smoothed probabilities."""
+        return self._classify([self._locate(index, timestamp_s, frame, False)])[0].faces
+
+    def run(self, frames: Iterable[tuple[int, float, np.ndarray]], keep_frames: bool = False) -> Iterator[list[AnalyzedFrame]]:
+        """Analyze ``(index, timestamp_s, frame)`` tuples; yield the results in chunks of
+        ``settings.chunk`` frames, in order.  Classifying one chunk overlaps finding the faces of the
+        next (one classifier thread, so chunks stay in order); at most two chunks are held."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+        pending: Future | None = None
+        chunk: list[_Located] = []
+        try:
+            for index, ts, frame in frames:
+                chunk.append(self._locate(index, ts, frame, keep_frames))
+                if len(chunk) >= self.settings.chunk:
+                    previous, pending = pending, pool.submit(self._classify, chunk)
+                    chunk = []
+                    if previous is not None:
+                        yield previous.result()
+            if chunk:
+                previous, pending = pending, pool.submit(self._classify, chunk)
+                if previous is not None:
+                    yield previous.result()
+            if pending is not None:
+                yield pending.result()
+        finally:  # on an error or an early stop too: no chunk is still being classified
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,73 @@
+"""Settings read from the environment, and the limits every front end applies: one place for both.
+
+Every ``DEEPFER_*`` variable is read here, when a function is called (never at import), so a test
+or a server can set it at any time.
+
+| variable | default | used by |
+|---|---|---|
+| ``DEEPFER_MODEL`` | ``models/deepfer.keras`` of this checkout | every front end's default model |
+| ``DEEPFER_MODELS_DIR`` | ``models/`` | the dashboard's Training page (runs to compare) |
+| ``DEEPFER_DATA`` | ``$DEEPFER_SHARED/data/fer2013`` | the dashboard's Dataset page |
+| ``DEEPFER_SHARED`` | ``../shared`` beside the checkout | tests, benchmarks, the Dataset page |
+| ``DEEPFER_DASHBOARD_WORKDIR`` | ``<tmp>/deepfer-dashboard`` | batch runs on dashboard uploads |
+| ``DEEPFER_ICE_SERVERS`` / ``DEEPFER_ICE_SERVERS_FILE`` | none | STUN/TURN for the live webcam page |
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+#: The checkout (or installed tree) holding ``deepfer/``, ``models/`` and ``dashboard/``.
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODELS_DIR = REPO_ROOT / "models"
+
+#: Largest image upload (dashboard Home page, Gradio: image and video uploads), in MB.
+MAX_UPLOAD_MB = 25
+#: Largest file uploaded to the dashboard's Batch explorer (videos), in MB.
+MAX_BATCH_UPLOAD_MB = 500
+#: Largest image, in pixels, an upload may decode to (a 10 MB PNG can hold a 1-gigapixel "decompression bomb").
+MAX_PIXELS = 40_000_000
+
+ENV_MODEL = "DEEPFER_MODEL"
+ENV_MODELS_DIR = "DEEPFER_MODELS_DIR"
+ENV_DATA = "DEEPFER_DATA"
+ENV_SHARED = "DEEPFER_SHARED"
+ENV_DASHBOARD_WORKDIR = "DEEPFER_DASHBOARD_WORKDIR"
+ENV_ICE_SERVERS = "DEEPFER_ICE_SERVERS"
+ENV_ICE_SERVERS_FILE = "DEEPFER_ICE_SERVERS_FILE"
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def default_model_path() -> Path:
+    """``$DEEPFER_MODEL``, else the committed ``models/deepfer.keras``."""
+    return _env_path(ENV_MODEL) or MODELS_DIR / "deepfer.keras"
+
+
+def models_dir() -> Path:
+    """``$DEEPFER_MODELS_DIR``, else the checkout's ``models/``."""
+    return _env_path(ENV_MODELS_DIR) or MODELS_DIR
+
+
+def shared_dir() -> Path:
+    """``$DEEPFER_SHARED``, else ``shared/`` beside the checkout."""
+    return _env_path(ENV_SHARED) or REPO_ROOT.parent / "shared"
+
+
+def dataset_dir() -> Path | None:
+    """``$DEEPFER_DATA``, else the shared FER2013 folders when they exist."""
+    env = _env_path(ENV_DATA)
+    if env is not None:
+        return env
+    shared = shared_dir() / "data" / "fer2013"
+    return shared if shared.is_dir() else None
+
+
+def dashboard_workdir() -> Path:
+    """Where the dashboard keeps batch runs on uploads."""
+    return _env_path(ENV_DASHBOARD_WORKDIR) or Path(tempfile.gettempdir()) / "deepfer-dashboard"
