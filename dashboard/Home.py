@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from dashboard.views.model import load_pipeline, model_card  # noqa: E402
-from deepfer.errors import DeepFERError  # noqa: E402
+from dashboard.views.model import load_pipeline, model_card
+from deepfer.errors import DeepFERError
+from deepfer.media import upload_types
 
 st.set_page_config(page_title="DeepFER", page_icon="🙂", layout="wide")
 st.title("DeepFER: facial emotion recognition")
@@ -34,7 +30,7 @@ except DeepFERError as exc:
 with st.expander("Model card", expanded=True):
     st.table(model_card(pipe.classifier.metadata, pipe.classifier.precision))
 
-upload = st.file_uploader("Photo", type=["jpg", "jpeg", "png", "bmp", "webp"])
+upload = st.file_uploader("Photo", type=upload_types(("image",)))
 if upload is not None:
     from dashboard.views.model import analyze_upload
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch.engines.local import process_video, run_batch
+from batch.engines.local import run_batch
 from deepfer.analysis.video import iter_frames, read_video_info
 from deepfer.labels import EMOTIONS
-from deepfer.outputs.sinks import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS
+from deepfer.outputs.columns import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS
+from deepfer.outputs.video import analyze_video as process_video
 
 pytestmark = pytest.mark.shared
 
@@ -112,10 +113,15 @@ def test_folder_of_face_crops(shared, pipeline, tmp_path):
 
 
 def test_frames_stream(media):
-    """iter_frames is a generator: nothing decoded before it is consumed."""
-    gen = iter_frames(media / "street_phone.mp4")
-    assert next(gen)[0] == 0
+    """iter_frames streams: frames are decoded as they are consumed, never all at once (a 2-hour video
+    must not be held in memory), and closing it early stops the decoding."""
+    stats: dict = {}
+    gen = iter_frames(media / "street_phone.mp4", stats=stats)
+    assert stats == {}  # nothing opened or decoded before the first frame is asked for
+    first = [next(gen)[0] for _ in range(3)]
+    assert first == [0, 1, 2] and stats["frames"] == 2  # 3 frames handed out, the 3rd not yet counted as done
     gen.close()
+    assert stats["frames"] == 2 and stats["frames"] < 115
 
 
 def test_progress_is_reported_in_the_callers_thread(media, pipeline, tmp_path):

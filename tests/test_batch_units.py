@@ -8,7 +8,9 @@ import pytest
 from batch.errors import BatchError
 from batch.plan import collect_inputs, video_stems
 from deepfer.faces import FACE_COLUMNS
-from deepfer.outputs.sinks import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS, CSVSink, read_rows, write_json_atomic
+from deepfer.fileio import write_json_atomic
+from deepfer.outputs.columns import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS
+from deepfer.outputs.sinks import CSVSink, read_rows
 from deepfer.outputs.summary import SummaryBuilder
 
 
@@ -43,8 +45,14 @@ def test_read_rows_drops_a_half_written_line(tmp_path):
 
 
 def test_write_json_atomic(tmp_path):
-    p = write_json_atomic(tmp_path / "s.json", {"é": 1})
-    assert p.read_text(encoding="utf-8").strip().startswith("{") and not (tmp_path / "s.tmp.json").exists()
+    import json
+
+    data = {"é": 1, "nested": {"list": [1.5, None, "x"]}}
+    p = write_json_atomic(tmp_path / "s.json", data)
+    assert json.loads(p.read_text(encoding="utf-8")) == data and "é" in p.read_text(encoding="utf-8")  # UTF-8, not \u escapes
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["s.json"]  # no temporary file left
+    write_json_atomic(p, {"replaced": True})
+    assert json.loads(p.read_text(encoding="utf-8")) == {"replaced": True}
 
 
 def test_collect_inputs(tmp_path):
@@ -88,7 +96,7 @@ def test_summary_shares_and_segments():
 def test_prefetch_keeps_order_reraises_and_stops_early():
     import threading
 
-    from batch.engines.local import _prefetch
+    from deepfer.analysis.video import prefetch as _prefetch
 
     assert list(_prefetch(iter(range(50)), size=4)) == list(range(50))
 

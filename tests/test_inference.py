@@ -78,7 +78,7 @@ def test_default_model_reaches_the_validation_target(shared):
     from deepfer.training.train import predict_proba
 
     ds = load_split(shared / "data" / "fer2013" / "validation", progress=False)
-    model = load_keras_model(__import__("deepfer.model.io").modelio.default_model_path())
+    model = load_keras_model(__import__("deepfer.config").config.default_model_path())
     rep = classification_report(ds.labels, predict_proba(model, ds.images).argmax(1))
     assert rep["n"] == 3589
     assert rep["accuracy"] >= 0.68

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard.views import training_runs as charts  # noqa: E402
+from dashboard.views import training_runs as charts
 
 st.set_page_config(page_title="DeepFER: training", layout="wide")
 st.title("Training")

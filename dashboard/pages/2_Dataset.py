@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard.views import dataset as datasets  # noqa: E402
-from deepfer.errors import DeepFERError  # noqa: E402
-from deepfer.labels import EMOTIONS  # noqa: E402
+from dashboard.views import dataset as datasets
+from deepfer.errors import DeepFERError
+from deepfer.labels import EMOTIONS
 
 st.set_page_config(page_title="DeepFER: dataset", layout="wide")
 st.title("Dataset")

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from dashboard.views.model import load_pipeline  # noqa: E402
-from dashboard.views.rtc import RTCConfigError, ice_servers  # noqa: E402
-from deepfer.errors import DeepFERError  # noqa: E402
+from dashboard.views.live import start_streamer
+from dashboard.views.model import load_pipeline
+from dashboard.views.rtc import RTCConfigError, ice_servers
+from deepfer.analysis.live import LiveProcessor
+from deepfer.errors import DeepFERError
 
 st.set_page_config(page_title="DeepFER: live webcam", layout="wide")
 st.title("Live webcam")
@@ -36,7 +34,6 @@ detector = c1.selectbox("Detector", ["haar", "mtcnn"], help="haar: fast (default
 min_conf = c2.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, help="faces below it are drawn grey as 'uncertain'")
 smoothing = c3.slider("Smoothing (frames)", 1, 15, 5, help="moving average of each face's probabilities over its last frames")
 
-from deepfer.analysis.live import LiveProcessor  # noqa: E402
 
 if "live_processor" not in st.session_state:
     st.session_state["live_processor"] = LiveProcessor(pipe, detector=detector, min_confidence=min_conf, smoothing=smoothing)
@@ -46,7 +43,6 @@ try:
 except DeepFERError as exc:
     st.error(f"Could not switch the detector: {exc}")
 
-from dashboard.views.live import start_streamer  # noqa: E402
 
 video_col, info_col = st.columns([3, 2])
 with video_col:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from deepfer.errors import DeepFERError  # noqa: E402
-from deepfer.labels import EMOTIONS  # noqa: E402
-from deepfer.outputs import readers as bv  # noqa: E402
+from dashboard.views import batch_results as br
+from deepfer.errors import DeepFERError
+from deepfer.labels import EMOTIONS
+from deepfer.media import upload_types
+from deepfer.outputs import readers as bv
 
 st.set_page_config(page_title="DeepFER: batch explorer", layout="wide")
 st.title("Batch explorer")
@@ -20,8 +17,7 @@ source = st.radio("Results", ["Open a batch output folder", "Upload videos or im
 if source.startswith("Upload"):
     from dashboard.views.uploads import run_uploads
 
-    files = st.file_uploader("Videos or images", accept_multiple_files=True,
-                             type=["mp4", "avi", "mov", "mkv", "webm", "m4v", "jpg", "jpeg", "png", "bmp", "webp"])
+    files = st.file_uploader("Videos or images", accept_multiple_files=True, type=upload_types(("image", "video")))
     c1, c2, c3 = st.columns(3)
     stride = c1.number_input("Analyze every n-th frame", 1, 100, 1)
     smooth = c2.number_input("Smoothing (frames, 0 = off)", 0, 30, 0)
@@ -81,7 +77,7 @@ if choice == "images":
     emotions = c1.multiselect("Emotion", list(EMOTIONS), default=list(EMOTIONS))
     lo, hi = c2.slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05)
     shown = faces[faces["emotion"].isin(emotions) & faces["confidence"].between(lo, hi)].head(300).copy()
-    shown.insert(0, "face", [bv.thumbnail_uri(p, (x, y, w, h)) for p, x, y, w, h in shown[["path", "x", "y", "w", "h"]].itertuples(index=False)])
+    shown.insert(0, "face", [br.thumbnail_uri(p, (x, y, w, h)) for p, x, y, w, h in shown[["path", "x", "y", "w", "h"]].itertuples(index=False)])
     st.dataframe(shown[["face", "path", "emotion", "confidence", *EMOTIONS]], hide_index=True, row_height=70,
                  column_config={"face": st.column_config.ImageColumn("face"),
                                 "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent")})
@@ -102,14 +98,15 @@ has_smooth = bv.prob_columns(df, smoothed=True)[0].startswith("smooth_")
 smoothed = st.toggle("Use smoothed probabilities", value=False, disabled=not has_smooth,
                      help=None if has_smooth else "this batch was run without smoothing")
 
-st.plotly_chart(bv.timeline_figure(df, smoothed))
+st.plotly_chart(br.timeline_figure(df, smoothed))
 left, right = st.columns(2)
-left.plotly_chart(bv.share_figure(df, smoothed))
+summary = video.summary_data()
+left.plotly_chart(br.share_figure(df, smoothed, summary))
 min_frames = right.number_input("Ignore segments shorter than (frames)", 1, 100, 3)
-seg = bv.segments(df, smoothed, int(min_frames))
-right.plotly_chart(bv.segments_figure(seg))
+seg = br.segments(df, smoothed, int(min_frames), summary)
+right.plotly_chart(br.segments_figure(seg))
 st.subheader("Faces")
-st.dataframe(bv.face_summary(df, smoothed), hide_index=True)
+st.dataframe(br.face_summary(df, smoothed), hide_index=True)
 with st.expander(f"Dominant-emotion segments ({len(seg)})"):
     st.dataframe(seg, hide_index=True)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepfer.config import dataset_dir
 from deepfer.errors import DatasetError
 from deepfer.labels import EMOTIONS
 from deepfer.training.data import IMAGE_EXTENSIONS, find_split_dirs
@@ -18,12 +19,7 @@ from deepfer.training.data import IMAGE_EXTENSIONS, find_split_dirs
 
 def default_dataset_dir() -> Path | None:
     """``$DEEPFER_DATA``, else ``fer2013`` in the shared folder (``$DEEPFER_SHARED`` or ``../shared``), if it exists."""
-    env = os.environ.get("DEEPFER_DATA")
-    if env:
-        return Path(env)
-    shared = Path(os.environ.get("DEEPFER_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared")
-    p = shared / "data" / "fer2013"
-    return p if p.is_dir() else None
+    return dataset_dir()
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from dashboard.views.rtc import rtc_configuration
 from deepfer.labels import EMOTIONS
 
 
@@ -19,7 +20,7 @@ def start_streamer(processor, servers: list[dict]):
     return webrtc_streamer(
         key="deepfer-live",
         mode=WebRtcMode.SENDRECV,
-        rtc_configuration={"iceServers": servers},  # never None: None makes streamlit-webrtc fetch servers online
+        rtc_configuration=rtc_configuration(servers),
         video_frame_callback=callback,
         media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}}, "audio": False},
         async_processing=True,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from deepfer.config import MAX_UPLOAD_MB
 from deepfer.errors import DeepFERError
 
 
 def load_pipeline(model_path: str | None = None):
     """The detector + classifier for ``model_path`` (default: ``$DEEPFER_MODEL`` or the committed
     model), loaded once per server process and shared by sessions (the classifier is thread-safe)."""
-    from deepfer.model.io import default_model_path
+    from deepfer.config import default_model_path
 
     return _cached_pipeline(str(model_path or default_model_path()))
 
@@ -23,7 +24,6 @@ def _cached_pipeline(model_path: str):
     return FacePipeline.create(model_path)
 
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 
 
 def model_card(meta: dict, precision: str) -> pd.DataFrame:
@@ -47,8 +47,8 @@ def analyze_upload(pipe, data: bytes):
     from deepfer.labels import EMOTIONS
     from deepfer.preprocess import decode_image
 
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise DeepFERError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_BYTES / 1e6:.0f} MB")
+    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+        raise DeepFERError(f"the file is {len(data) / 1e6:.1f} MB; the limit is {MAX_UPLOAD_MB} MB")
     img = decode_image(data)
     faces = pipe.analyze(img)
     rows = [{"face": i + 1, "emotion": r["emotion"], "confidence": round(r["confidence"], 3),

@@ -15,11 +15,12 @@ import json
 import os
 from pathlib import Path
 
+from deepfer.config import ENV_ICE_SERVERS, ENV_ICE_SERVERS_FILE
 from deepfer.errors import DeepFERError
 
-ENV_SERVERS = "DEEPFER_ICE_SERVERS"
-ENV_FILE = "DEEPFER_ICE_SERVERS_FILE"
-DEFAULT_FILE = Path(__file__).resolve().parent / "ice_servers.json"
+ENV_SERVERS = ENV_ICE_SERVERS
+ENV_FILE = ENV_ICE_SERVERS_FILE
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "ice_servers.json"
 
 
 class RTCConfigError(DeepFERError):
@@ -67,7 +68,7 @@ def ice_servers(environ: dict | None = None) -> tuple[list[dict], str]:
     return [], "default (none)"
 
 
-def rtc_configuration(environ: dict | None = None) -> dict:
-    """``{"iceServers": [...]}`` for ``webrtc_streamer(rtc_configuration=...)``; never ``None``,
+def rtc_configuration(servers: list[dict]) -> dict:
+    """``{"iceServers": servers}`` for ``webrtc_streamer(rtc_configuration=...)``; never ``None``,
     which would make streamlit-webrtc reach out to the internet for servers."""
-    return {"iceServers": ice_servers(environ)[0]}
+    return {"iceServers": list(servers)}

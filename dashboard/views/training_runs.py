@@ -9,22 +9,18 @@ default model's run; each sub-folder (``seed``...) is another.  Missing or broke
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from deepfer.config import models_dir
 from deepfer.labels import EMOTIONS
 
-DEFAULT_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 HISTORY_COLUMNS = ("loss", "accuracy", "val_loss", "val_accuracy", "lr")
 
 
-def models_dir() -> Path:
-    """``$DEEPFER_MODELS_DIR`` or the checkout's ``models/``."""
-    return Path(os.environ.get("DEEPFER_MODELS_DIR") or DEFAULT_MODELS_DIR)
 
 
 @dataclass

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from deepfer.config import MAX_BATCH_UPLOAD_MB, dashboard_workdir
 from deepfer.errors import DeepFERError
 
 log = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 500 * 1024 * 1024
+MAX_UPLOAD_BYTES = MAX_BATCH_UPLOAD_MB * 1024 * 1024
 
 
 def _safe_name(name: str) -> str:
@@ -55,7 +55,7 @@ def run_uploads(files, *, stride: int = 1, smooth: int = 0, annotate: bool = Tru
                            "open an existing batch output folder instead") from None
     from dashboard.views.model import load_pipeline
 
-    root = Path(workdir or os.environ.get("DEEPFER_DASHBOARD_WORKDIR") or Path(tempfile.gettempdir()) / "deepfer-dashboard")
+    root = Path(workdir or dashboard_workdir())
     run_dir = Path(tempfile.mkdtemp(prefix=time.strftime("batch-%Y%m%d-%H%M%S-"), dir=root.mkdir(parents=True, exist_ok=True) or root))
     inputs = save_uploads(files, run_dir / "inputs")
     out_dir = run_dir / "output"

@@ -1,0 +1,143 @@
+"""The Batch explorer's figures and tables over an output folder read by :mod:`deepfer.outputs.readers`.
+
+Shares of time and dominant-emotion segments come from :func:`deepfer.outputs.readers.summarize`,
+the same computation as ``<stem>.summary.json``, never a second one."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepfer.errors import DeepFERError
+from deepfer.labels import EMOTIONS
+from deepfer.outputs.readers import faces_only, prob_columns, summarize
+
+
+def timeline_long(df: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
+    """Long table timestamp_s, face_id, emotion, probability for plotting."""
+    f = faces_only(df)
+    cols = prob_columns(f, smoothed)
+    f = f[["timestamp_s", "face_id", *cols]].rename(columns=dict(zip(cols, EMOTIONS)))
+    f["face_id"] = f["face_id"].astype(int).astype(str)
+    return f.melt(id_vars=["timestamp_s", "face_id"], value_vars=list(EMOTIONS), var_name="emotion", value_name="probability")
+
+
+def timeline_figure(df: pd.DataFrame, smoothed: bool = False):
+    import plotly.express as px
+
+    from deepfer.analysis.annotate import COLORS_BGR
+
+    long = timeline_long(df, smoothed)
+    colors = {e: "rgb({2},{1},{0})".format(*COLORS_BGR[e]) for e in EMOTIONS}
+    n = max(1, long["face_id"].nunique())
+    fig = px.line(long, x="timestamp_s", y="probability", color="emotion", facet_row="face_id" if n > 1 else None,
+                  color_discrete_map=colors, category_orders={"emotion": list(EMOTIONS)},
+                  title="Emotion probabilities over time" + (" per face" if n > 1 else f" (face {long['face_id'].iloc[0]})" if len(long) else ""))
+    fig.update_layout(height=min(300 * n, 1200) + 80, margin={"t": 60})
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+def timing(df: pd.DataFrame, summary: dict | None = None) -> tuple[float, int]:
+    """``(fps, stride)`` of a video CSV: from its summary when given, else from its frames and timestamps."""
+    summary = summary or {}
+    frames = df.drop_duplicates("frame")[["frame", "timestamp_s"]].to_numpy(float)
+    steps = np.diff(frames[:, 0])
+    stride = int(summary.get("stride") or (steps.min() if len(steps) else 1))
+    fps = float(summary.get("fps") or 0.0)
+    if fps <= 0 and len(frames) > 1:
+        dt = np.diff(frames[:, 1])
+        ok = dt > 0
+        fps = float(np.median(steps[ok] / dt[ok])) if ok.any() else 0.0
+    return fps, max(1, stride)
+
+
+def share_of_time(df: pd.DataFrame, smoothed: bool = False, summary: dict | None = None) -> pd.DataFrame:
+    """Per face, the fraction of its frames whose dominant emotion is each emotion (as in the summary JSON)."""
+    fps, stride = timing(df, summary)
+    faces = summarize(df, fps, stride, smoothed)["faces"]
+    rows = [{"face_id": int(fid), **block["share"]} for fid, block in faces.items()]
+    return pd.DataFrame(rows, columns=["face_id", *EMOTIONS])
+
+
+def share_figure(df: pd.DataFrame, smoothed: bool = False, summary: dict | None = None):
+    import plotly.graph_objects as go
+
+    from deepfer.analysis.annotate import COLORS_BGR
+
+    tab = share_of_time(df, smoothed, summary)
+    fig = go.Figure([go.Bar(name=e, x=tab["face_id"].astype(str), y=tab[e], marker_color="rgb({2},{1},{0})".format(*COLORS_BGR[e]))
+                     for e in EMOTIONS])
+    fig.update_layout(barmode="stack", title="Share of time per emotion (dominant emotion per frame)", xaxis_title="face_id",
+                      yaxis_tickformat=".0%", height=360, margin={"t": 50})
+    return fig
+
+
+def segments(df: pd.DataFrame, smoothed: bool = False, min_frames: int = 1, summary: dict | None = None) -> pd.DataFrame:
+    """Runs of consecutive frames of one face with the same dominant emotion, as in the summary JSON
+    (``end_s`` exclusive: the last frame's time plus one analyzed-frame step).
+
+    Columns: face_id, emotion, start_s, end_s, duration_s, frames.  Runs shorter than
+    ``min_frames`` are dropped (flicker)."""
+    cols = ["face_id", "emotion", "start_s", "end_s", "duration_s", "frames"]
+    fps, stride = timing(df, summary)
+    faces = summarize(df, fps, stride, smoothed)["faces"]
+    rows = [{"face_id": int(fid), "emotion": s["emotion"], "start_s": s["start_s"], "end_s": s["end_s"],
+             "duration_s": round(s["end_s"] - s["start_s"], 4), "frames": s["frames"]}
+            for fid, block in faces.items() for s in block["segments"] if s["frames"] >= min_frames]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def segments_figure(seg: pd.DataFrame):
+    import plotly.graph_objects as go
+
+    from deepfer.analysis.annotate import COLORS_BGR
+
+    fig = go.Figure()
+    for e in EMOTIONS:
+        s = seg[seg["emotion"] == e]
+        if len(s):
+            fig.add_trace(go.Bar(name=e, y=s["face_id"].astype(str), x=s["duration_s"], base=s["start_s"],
+                                 orientation="h", marker_color="rgb({2},{1},{0})".format(*COLORS_BGR[e])))
+    fig.update_layout(title="Dominant-emotion segments", xaxis_title="timestamp_s", yaxis_title="face_id", barmode="overlay",
+                      height=120 + 60 * max(1, seg["face_id"].nunique()), margin={"t": 50})
+    return fig
+
+
+def face_summary(df: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
+    """One row per face: first/last seen, frames, dominant emotion, mean confidence, mean probabilities."""
+    f = faces_only(df)
+    cols = ["face_id", "first_s", "last_s", "frames", "dominant emotion", "mean confidence", *EMOTIONS]
+    if f.empty:
+        return pd.DataFrame(columns=cols)
+    pc = prob_columns(f, smoothed)
+    rows = []
+    for fid, g in f.groupby("face_id"):
+        mean = g[pc].to_numpy(float).mean(axis=0)
+        rows.append({"face_id": int(fid), "first_s": float(g["timestamp_s"].min()), "last_s": float(g["timestamp_s"].max()),
+                     "frames": int(g["frame"].nunique()), "dominant emotion": EMOTIONS[int(mean.argmax())],
+                     "mean confidence": float(g["confidence"].mean()), **{e: round(float(m), 3) for e, m in zip(EMOTIONS, mean)}})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def thumbnail_uri(image_path: str | Path, box: tuple[int, int, int, int] | None = None, size: int = 64) -> str | None:
+    """``data:image/png;base64,...`` of the face (or whole image) for a table's image column."""
+    import cv2
+
+    from deepfer.preprocess import read_image
+
+    try:
+        img = read_image(image_path)
+    except DeepFERError:
+        return None
+    if box is not None and all(v == v for v in box):  # not NaN
+        x, y, w, h = (int(v) for v in box)
+        crop = img[max(0, y): y + h, max(0, x): x + w]
+        img = crop if crop.size else img
+    s = size / max(img.shape[:2])
+    img = cv2.resize(img, (max(1, round(img.shape[1] * s)), max(1, round(img.shape[0] * s))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".png", img)
+    return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode() if ok else None
