@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from batch.cli import main
-from batch.engines.local import run_batch
 
 MEDIA_FILES = ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4")
 
@@ -49,6 +48,17 @@ def _inputs(root: Path) -> list[str]:
     return [str(root), str(root / "notes.txt")]  # the folder skips .txt; named explicitly it is an error
 
 
+def _local_cli(inputs: list, out: Path, *options: str):
+    """``python -m batch`` (local engine) with the Ray workers' thread settings; see :func:`local_out`."""
+    import subprocess
+
+    from batch.engines.ray import worker_env
+
+    env = {**os.environ, **worker_env(1)}
+    return subprocess.run([sys.executable, "-m", "batch", *map(str, inputs), "--out", str(out), "--no-progress", *options], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
 @pytest.fixture(scope="module")
 def local_out(inputs, tmp_path_factory) -> Path:
     """The local engine's outputs, computed with the workers' thread settings (one compute thread).
@@ -57,14 +67,8 @@ def local_out(inputs, tmp_path_factory) -> Path:
     2 threads on this CPU, enough to change a 6th decimal now and then), so "the same rows" holds for the
     same thread count; the Ray workers use one thread each.
     """
-    import subprocess
-
-    from batch.engines.ray import worker_env
-
     out = tmp_path_factory.mktemp("local_out")
-    env = {**os.environ, **worker_env(1)}
-    proc = subprocess.run([sys.executable, "-m", "batch", *_inputs(inputs), "--out", str(out), "--no-progress"], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = _local_cli(_inputs(inputs), out)
     assert proc.returncode == 1, proc.stderr[-2000:]  # broken.mp4 and notes.txt
     return out
 
@@ -297,9 +301,9 @@ def test_ray_equals_local_with_stride_smooth_annotate_and_sort_into(ray_local, m
     for name in ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4"):
         shutil.copyfile(media / name, src / name)
     options = dict(stride=2, smooth=3, annotate=True, progress=False)
-    local = run_batch([src], tmp_path / "local", pipeline=pipeline, sort_into=tmp_path / "sorted_local", **options)
+    local = _local_cli([src], tmp_path / "local", "--stride", "2", "--smooth", "3", "--annotate", "--sort-into", str(tmp_path / "sorted_local"))
     remote = run_batch_ray([src], tmp_path / "ray", workers=2, sort_into=tmp_path / "sorted_ray", **options)
-    assert local.ok and remote.ok
+    assert local.returncode == 0 and remote.ok, local.stderr[-2000:]
     names = sorted(p.name for p in (tmp_path / "local").iterdir())
     assert "street_phone.annotated.mp4" in names
     assert_same_outputs(tmp_path / "local", tmp_path / "ray")
