@@ -36,8 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, video files or folders")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
-    p.add_argument("--model", metavar="PATH", help="a .keras/.h5 emotion model (default: the committed models/deepfer.keras)")
-    p.add_argument("--detector", default="haar", choices=["haar", "mtcnn"], help="face detector: haar (fast, default) or mtcnn (accurate, slow)")
+    p.add_argument("--model", metavar="PATH", help="emotion model: .keras/.h5 (its .int8.xml serving model is used when present) "
+                   "or an .int8.xml (default: the committed models/deepfer.keras, served as models/deepfer.int8.xml)")
+    p.add_argument("--runtime", default="auto", choices=["auto", "openvino", "keras"],
+                   help="auto (default): the int8 OpenVINO serving model when present, else Keras; keras: the .keras/.h5 "
+                   "on TensorFlow (pip install -e '.[keras]')")
+    p.add_argument("--detector", default="haar", choices=["haar", "mtcnn"],
+                   help="face detector: haar (fast, default) or mtcnn (accurate, slow; needs TensorFlow: pip install -e '.[mtcnn]')")
     p.add_argument("--stride", type=int, default=1, metavar="N", help="analyze every Nth video frame (rows keep true frame numbers; default 1)")
     p.add_argument("--smooth", type=int, default=0, metavar="K",
                    help="also write smooth_<emotion> columns: moving average over each face's last K analyzed frames (default off)")
@@ -66,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     from deepfer.errors import DeepFERError
 
     try:
-        options = dict(model=args.model, detector=args.detector, stride=args.stride, smooth=args.smooth,
+        options = dict(model=args.model, runtime=args.runtime, detector=args.detector, stride=args.stride, smooth=args.smooth,
                        annotate=args.annotate, sort_into=args.sort_into, resume=args.resume, progress=args.progress)
         if args.engine == "ray":
             from batch.engines.ray import run_batch_ray

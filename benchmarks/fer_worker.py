@@ -39,8 +39,10 @@ def main() -> int:
                     raw = video.analyze(detector, display=False, output="pandas", save_frames=False, save_video=False,
                                         annotate_frames=False, zip_images=False)
                 dt = time.perf_counter() - t0
-                if i:
+                if i or repeats == 0:  # repeats 0: one cold run, for whole-process timing
                     results.append(dt)
+                if repeats == 0:
+                    break
         finally:
             os.chdir(cwd)
     cap = cv2.VideoCapture(video_path)

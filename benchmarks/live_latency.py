@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     t = np.asarray(times)
     med = float(np.median(t))
     print(f"live path at 640x480, {args.detector} (whole-frame search every {args.full_every} frame(s)), {len(t)} frames from {args.video.name}, {os.cpu_count()} CPUs, "
-          f"classifier precision {classifier.precision}")
+          f"classifier {classifier.describe()}")
     print(f"load average before/after: {load0} / {os.getloadavg()[0]:.2f}")
     print(f"faces per frame: {np.bincount(faces).tolist()} (index = number of faces)")
     print(f"per-frame ms: median {med:.1f}  p90 {np.percentile(t, 90):.1f}  min {t.min():.1f}  max {t.max():.1f}")

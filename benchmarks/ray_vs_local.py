@@ -16,7 +16,8 @@ Model loading is excluded everywhere: the local runs get a pipeline loaded (and 
 video) beforehand, and a Ray run is timed from the moment its workers report their models loaded
 (the end-to-end time, with Ray start-up and model loading, is printed too).  Every output folder is
 then compared with the first local one: CSVs byte for byte, summary JSON key by key except
-``analysis_fps`` (a timing).  Exit status 1 if any output differs.  Not part of the test suite.
+``analysis_fps`` (a timing).  The peak resident memory of each Ray worker process (``VmHWM``, read
+while it runs) is printed too.  Exit status 1 if any output differs.  Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -87,6 +88,39 @@ def one_core_worker(src: Path, out: Path, warm_up: Path) -> tuple[float, int]:
     return seconds, frames
 
 
+class PeakMemory:
+    """Polls the peak resident memory (``VmHWM``) of worker processes from a thread until :meth:`stop`."""
+
+    def __init__(self):
+        import threading
+
+        self._peaks: dict[int, float] = {}
+        self._pids: list[int] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def watch(self, pids: list[int]) -> None:
+        self._pids = list(pids)
+
+    def _poll(self) -> None:
+        while not self._done.wait(0.2):
+            for pid in self._pids:
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        self._peaks[pid] = max(self._peaks.get(pid, 0.0), int(line.split()[1]) / 1024)
+
+    def stop(self) -> list[float]:
+        """Peak MB of each watched worker."""
+        self._done.set()
+        self._thread.join()
+        return list(self._peaks.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.ray_vs_local", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         labels.update({f"ray{n}": f"ray engine, {n} worker(s) (1 Ray CPU each, not pinned)" for n in sorted({1, args.workers})})
         seconds: dict[str, list[float]] = {k: [] for k in labels}
         end_to_end: dict[str, list[float]] = {k: [] for k in labels if k.startswith("ray")}
+        worker_mb: dict[str, list[float]] = {k: [] for k in labels if k.startswith("ray")}
         frames: dict[str, int] = {}
         reference = None
         diffs = []
@@ -136,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                     s, frames[key] = _timed_local(src, out, tmp / f"warm-{key}-{r}", pipeline)
                 else:
                     t0, ready = time.perf_counter(), {}
+                    watcher = PeakMemory()
                     rep = run_batch_ray([src], out, workers=int(key[3:]), progress=False,
-                                        on_ready=lambda pids, ready=ready: ready.setdefault("t", time.perf_counter()))
+                                        on_ready=lambda pids, ready=ready, w=watcher: (ready.setdefault("t", time.perf_counter()), w.watch(pids)))
                     end = time.perf_counter()
+                    worker_mb[key].extend(watcher.stop())
                     s, frames[key] = end - ready["t"], rep.frames
                     end_to_end[key].append(end - t0)
                 seconds[key].append(s)
@@ -162,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(target {TARGET}x: {'met' if ratio >= TARGET else 'NOT met'})")
         print(f"ray engine with {args.workers} workers vs the local engine on all cores: {fps[rn] / fps['local']:.2f}x")
         print(f"ray engine with {args.workers} workers vs 1 ray worker: {fps[rn] / fps['ray1']:.2f}x")
+        for k in worker_mb:
+            if worker_mb[k]:
+                print(f"{labels[k]}: peak memory per worker process median {statistics.median(worker_mb[k]):.0f} MB, "
+                      f"max {max(worker_mb[k]):.0f} MB (target <= 400 MB)")
         print("outputs identical in every run" if not diffs else "OUTPUTS DIFFER:\n  " + "\n  ".join(diffs))
         return 0 if not diffs else 1
     finally:

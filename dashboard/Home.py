@@ -28,7 +28,7 @@ except DeepFERError as exc:
     st.stop()
 
 with st.expander("Model card", expanded=True):
-    st.table(model_card(pipe.classifier.metadata, pipe.classifier.precision))
+    st.table(model_card(pipe.classifier))
 
 upload = st.file_uploader("Photo", type=upload_types(("image",)))
 if upload is not None:

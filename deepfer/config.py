@@ -11,6 +11,7 @@ or a server can set it at any time.
 | ``DEEPFER_SHARED`` | ``../shared`` beside the checkout | tests, benchmarks, the Dataset page |
 | ``DEEPFER_DASHBOARD_WORKDIR`` | ``<tmp>/deepfer-dashboard`` | batch runs on dashboard uploads |
 | ``DEEPFER_ICE_SERVERS`` / ``DEEPFER_ICE_SERVERS_FILE`` | none | STUN/TURN for the live webcam page |
+| ``DEEPFER_THREADS`` | all cores | compute threads of the OpenVINO classifier (Ray workers set 1) |
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+
+from deepfer.errors import DeepFERError
 
 #: The checkout (or installed tree) holding ``deepfer/``, ``models/`` and ``dashboard/``.
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +40,7 @@ ENV_SHARED = "DEEPFER_SHARED"
 ENV_DASHBOARD_WORKDIR = "DEEPFER_DASHBOARD_WORKDIR"
 ENV_ICE_SERVERS = "DEEPFER_ICE_SERVERS"
 ENV_ICE_SERVERS_FILE = "DEEPFER_ICE_SERVERS_FILE"
+ENV_THREADS = "DEEPFER_THREADS"
 
 
 def _env_path(name: str) -> Path | None:
@@ -47,6 +51,16 @@ def _env_path(name: str) -> Path | None:
 def default_model_path() -> Path:
     """``$DEEPFER_MODEL``, else the committed ``models/deepfer.keras``."""
     return _env_path(ENV_MODEL) or MODELS_DIR / "deepfer.keras"
+
+
+def inference_threads() -> int | None:
+    """``$DEEPFER_THREADS`` (a positive integer), else ``None``: the runtime uses every core."""
+    value = os.environ.get(ENV_THREADS, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise DeepFERError(f"{ENV_THREADS}={value!r}: expected a positive integer")
+    return int(value)
 
 
 def models_dir() -> Path:

@@ -45,6 +45,22 @@ def test_one_epoch_writes_every_output(trained):
     assert 0.0 <= rep["macro_f1"] <= 1.0
 
 
+def test_training_ends_with_the_int8_serving_model(trained):
+    from deepfer.model.classifier import EmotionClassifier
+    from deepfer.model.io import file_sha256
+
+    _, out, _ = trained
+    serving = json.loads((out / "tiny.int8.json").read_text())["serving"]
+    assert serving["source"]["sha256"] == file_sha256(out / "tiny.keras")
+    assert serving["quantization"]["calibration"] == {"split": "train", "source": str(serving["quantization"]["calibration"]["source"]),
+                                                      "faces": 42, "seed": 0}
+    assert serving["validation"]["n"] == 21 and 0 <= serving["validation"]["top1_agreement"] <= 1
+    clf = EmotionClassifier.load(out / "tiny.keras")
+    assert (clf.runtime, clf.precision, clf.path.name) == ("openvino", "int8", "tiny.int8.xml")
+    p = clf.predict(np.zeros((3, 48, 48, 1), np.uint8))
+    assert p.shape == (3, 7)
+
+
 def test_keras_and_h5_give_the_same_predictions(trained):
     _, out, _ = trained
     x = np.random.default_rng(0).integers(0, 256, (5, 48, 48, 1)).astype("float32")

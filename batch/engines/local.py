@@ -28,7 +28,7 @@ def progress_bar(total: float | None, desc: str, unit: str, enabled: bool, posit
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, position=position, leave=leave, dynamic_ncols=True)
 
 
-def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, detector: str = "haar",
+def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = "haar",
               stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None, resume: bool = False,
               progress: bool = True, on_progress: ProgressFn | None = None, pipeline=None) -> BatchReport:
     """Analyze images, videos and folders of them into ``out_dir``; see the module docstring.
@@ -36,7 +36,7 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     Fails fast (:class:`~batch.errors.BatchError`) on missing inputs, no media found, or an
     unwritable output folder; a bad input file is listed in ``errors.csv`` and the run goes on.
     ``pipeline``: an already loaded :class:`~deepfer.analysis.pipeline.FacePipeline` (else
-    ``model`` and ``detector`` are loaded).
+    ``model`` on ``runtime`` and ``detector`` are loaded).
     """
     t0 = time.perf_counter()
     options = Options(stride=stride, smooth=smooth, annotate=annotate)
@@ -44,7 +44,7 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     if pipeline is None:
         from deepfer.analysis.pipeline import FacePipeline
 
-        pipeline = FacePipeline.create(model, detector)
+        pipeline = FacePipeline.create(model, detector, runtime=runtime)
     report = BatchReport(plan.out_dir, inputs=len(plan.items))
     total = len(plan.items)
     done = {"n": 0}

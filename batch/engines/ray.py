@@ -35,7 +35,7 @@ from batch.errors import BatchError
 from batch.plan import IMAGE_CHUNK, ImageBlock, Options, VideoUnit, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import BlockResult, ImageResult, VideoResult, run_unit
-from deepfer.config import REPO_ROOT
+from deepfer.config import ENV_THREADS, REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def worker_env(threads: int) -> dict[str, str]:
     """Environment of a worker process: ``threads`` compute threads, quiet TensorFlow and FFmpeg, this checkout importable."""
     n = str(threads)
     path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n,
+    return {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n, "OMP_NUM_THREADS": n, ENV_THREADS: n,
             "TF_CPP_MIN_LOG_LEVEL": "2", "OPENCV_FFMPEG_LOGLEVEL": "-8", "PYTHONPATH": path}
 
 
@@ -90,22 +90,26 @@ def _enter(cwd: str) -> None:
 class BatchWorker:
     """One Ray worker: loads the model once, then analyzes videos and image blocks (wrapped by ``ray.remote``)."""
 
-    def __init__(self, model: str | None, detector: str, threads: int = 1):
+    def __init__(self, model: str | None, detector: str, threads: int = 1, runtime: str = "auto"):
         for key, value in worker_env(threads).items():
             if key != "PYTHONPATH":
                 os.environ[key] = value
         import cv2
-        import tensorflow as tf
 
-        try:  # only possible before TensorFlow has run anything (a fresh worker process)
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:
-            log.debug("TensorFlow threads already set in this process")
+        from deepfer.model.classifier import resolve_model
+
+        if resolve_model(model, runtime)[0] == "keras":  # TensorFlow only where the Keras runtime runs
+            import tensorflow as tf
+
+            try:  # only possible before TensorFlow has run anything (a fresh worker process)
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+            except RuntimeError:
+                log.debug("TensorFlow threads already set in this process")
         cv2.setNumThreads(threads)
         from deepfer.analysis.pipeline import FacePipeline
 
-        self.pipeline = FacePipeline.create(model, detector)
+        self.pipeline = FacePipeline.create(model, detector, runtime=runtime)
         self.pipeline.classifier.predict(np.zeros((1, 48, 48, 1), np.uint8))  # warm up before reporting ready
 
     def pid(self) -> int:
@@ -204,7 +208,7 @@ def _start_ray(ray, address: str | None, workers: int | None) -> bool:
     return True
 
 
-def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, detector: str = "haar",
+def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = "haar",
                   stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None,
                   resume: bool = False, progress: bool = True, on_progress: ProgressFn | None = None,
                   address: str | None = None, workers: int | None = None, threads: int = 1,
@@ -223,6 +227,9 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
         raise BatchError(f"--workers must be at least 1, got {workers}")
     if model is not None and not Path(model).is_file():
         raise BatchError(f"model file not found: {model}")
+    from deepfer.model.classifier import resolve_model
+
+    resolve_model(model, runtime)  # a wrong runtime or a missing serving model fails here, not in every worker
     plan = plan_run(inputs, out_dir, sort_into, options, resume, image_chunk=IMAGE_CHUNK)
     ray = import_ray()
     report = BatchReport(plan.out_dir, inputs=len(plan.items))
@@ -276,7 +283,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 n = min(n, len(blocks) + len(videos))
                 actor_cls = ray.remote(num_cpus=threads, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
                                        runtime_env={"env_vars": worker_env(threads)})(BatchWorker)
-                actors = [actor_cls.remote(str(model) if model else None, detector, threads) for _ in range(n)]
+                actors = [actor_cls.remote(str(model) if model else None, detector, threads, runtime) for _ in range(n)]
                 # started while the workers load their models; takes no CPU from them
                 progress_queue = Queue(actor_options={"num_cpus": 0})
                 try:

@@ -24,10 +24,11 @@ def _cached_pipeline(model_path: str):
     return FacePipeline.create(model_path)
 
 
-
-
-def model_card(meta: dict, precision: str) -> pd.DataFrame:
+def model_card(classifier) -> pd.DataFrame:
+    """The loaded model as a field/value table: what it is, how accurate, what runs it here."""
+    meta = classifier.metadata
     v = meta.get("validation", {})
+    served = ((meta.get("serving") or {}).get("validation") or {}).get("int8") if classifier.precision == "int8" else None
     rows = {
         "name": meta.get("name", "?"),
         "architecture": meta.get("architecture", "?"),
@@ -36,8 +37,10 @@ def model_card(meta: dict, precision: str) -> pd.DataFrame:
         "validation accuracy (FER2013 PublicTest)": f"{v['accuracy']:.2%}" if "accuracy" in v else "?",
         "validation macro-F1": f"{v['macro_f1']:.3f}" if "macro_f1" in v else "?",
         "labels": ", ".join(meta.get("labels", [])),
-        "inference precision here": precision,
+        "runs here on": f"{classifier.runtime} {classifier.precision} ({classifier.path.name if classifier.path else '?'})",
     }
+    if served:
+        rows["validation accuracy of this int8 model"] = f"{served['accuracy']:.2%} (macro-F1 {served['macro_f1']:.3f})"
     return pd.DataFrame({"field": list(rows), "value": list(rows.values())})
 
 

@@ -35,8 +35,9 @@ class FacePipeline:
     margin: float = DEFAULT_MARGIN
 
     @classmethod
-    def create(cls, model: str | None = None, detector: str = "haar", precision: str = "auto", **detector_options) -> FacePipeline:
-        return cls(EmotionClassifier.load(model, precision=precision), make_detector(detector, **detector_options))
+    def create(cls, model: str | None = None, detector: str = "haar", runtime: str = "auto", **detector_options) -> FacePipeline:
+        """A model (default: the committed one, on its int8 OpenVINO serving model) and a detector by name."""
+        return cls(EmotionClassifier.load(model, runtime=runtime), make_detector(detector, **detector_options))
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         """The ``(N, 48, 48, 1)`` uint8 crops the classifier sees for ``faces`` in ``image``."""

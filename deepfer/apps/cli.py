@@ -1,4 +1,4 @@
-"""``python -m deepfer``: train | evaluate | cache | bench | framing."""
+"""``python -m deepfer``: train | export | evaluate | cache | bench | framing | gradio."""
 
 from __future__ import annotations
 
@@ -11,11 +11,17 @@ from pathlib import Path
 
 from deepfer.errors import DeepFERError
 
+MODEL_HELP = "model: .keras/.h5 (its .int8.xml serving model is used when present) or an .int8.xml (default: models/deepfer.keras or $DEEPFER_MODEL)"
+RUNTIME_CHOICES = ["auto", "openvino", "keras"]
+RUNTIME_HELP = ("auto: the int8 OpenVINO serving model when present, else Keras; openvino: only that; "
+                "keras: the .keras/.h5 on TensorFlow (needs pip install -e '.[keras]')")
+
 EPILOG = """examples:
   python -m deepfer train --data ../shared/data/fer2013 --arch vgg --epochs 150 --out models
   python -m deepfer train --resume --out models            # continue an interrupted run
-  python -m deepfer evaluate --data ../shared/data/fer2013/validation --tta
-  python -m deepfer bench
+  python -m deepfer export --model models/deepfer.keras --data ../shared/data/fer2013
+  python -m deepfer evaluate --data ../shared/data/fer2013/validation
+  python -m deepfer bench --data ../shared/data/fer2013/validation
 """
 
 
@@ -92,33 +98,75 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("--data", required=True, help="split folder, dataset root, fer2013.csv or .npz")
     p.add_argument("--split", default="validation", help="split to use when DATA holds several (train, validation, test)")
-    p.add_argument("--model", default=None, help="model .keras/.h5 (default: models/deepfer.keras or $DEEPFER_MODEL)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES, help=RUNTIME_HELP)
     p.add_argument("--tta", action="store_true",
                    help="average with the horizontally flipped face (no effect on models exported with flip-TTA inside)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the full report as JSON")
 
 
 def _run_evaluate(a) -> int:
-    from deepfer.config import default_model_path
     from deepfer.fileio import write_json_atomic as write_json
-    from deepfer.model.io import load_keras_model
+    from deepfer.model.classifier import EmotionClassifier
     from deepfer.training.data import load_any_split
     from deepfer.training.metrics import classification_report, format_report
-    from deepfer.training.train import predict_proba
 
-    model_path = Path(a.model) if a.model else default_model_path()
-    model = load_keras_model(model_path)
+    clf = EmotionClassifier.load(a.model, runtime=a.runtime)
     ds = load_any_split(a.data, a.split)
     if ds.skipped:
         print(f"note: skipped {len(ds.skipped)} unreadable file(s), e.g. {ds.skipped[0][0]}: {ds.skipped[0][1]}", file=sys.stderr)
-    probs = predict_proba(model, ds.images, tta_flip=a.tta)
+    probs = clf.predict(ds.images)
+    if a.tta:
+        probs = 0.5 * (probs + clf.predict(ds.images[:, :, ::-1]))
     report = classification_report(ds.labels, probs.argmax(1))
-    report.update({"model": str(model_path), "data": ds.source, "tta_flip": a.tta, "skipped": len(ds.skipped)})
-    print(f"{model_path} on {ds.source} ({len(ds)} faces{', flip-TTA' if a.tta else ''})")
+    report.update({"model": str(clf.path), "runtime": clf.runtime, "precision": clf.precision, "data": ds.source,
+                   "tta_flip": a.tta, "skipped": len(ds.skipped)})
+    print(f"{clf.describe()} ({clf.path}) on {ds.source} ({len(ds)} faces{', flip-TTA' if a.tta else ''})")
     print(format_report(report))
     if a.json:
         write_json(a.json, report)
         print(f"wrote {a.json}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    from deepfer.training.export import CALIBRATION_FACES, PRESETS
+
+    p = sub.add_parser(
+        "export",
+        help="turn a trained .keras model into its int8 OpenVINO serving model (x.int8.xml/.bin/.json)",
+        description="Export MODEL (.keras/.h5) for serving: OpenVINO IR quantized to int8 with NNCF, calibrated on "
+        "faces of the TRAINING split of DATA (never validation), written beside MODEL as <stem>.int8.xml/.bin with "
+        "<stem>.int8.json (metadata, source checksum, float vs int8 validation accuracy). Training runs this at its end. "
+        "Needs the train extra (pip install -e '.[train]').",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default=None, help="trained model .keras/.h5 (default: models/deepfer.keras or $DEEPFER_MODEL)")
+    p.add_argument("--data", default=None, help="dataset root with train/ (and validation/ for the accuracy check), "
+                   "fer2013.csv or .npz (default: $DEEPFER_DATA or ../shared/data/fer2013)")
+    p.add_argument("--calibration", type=int, default=CALIBRATION_FACES, help="training faces to calibrate int8 ranges on")
+    p.add_argument("--preset", default="performance", choices=PRESETS, help="NNCF quantization preset")
+    p.add_argument("--seed", type=int, default=0, help="which calibration faces are drawn")
+
+
+def _run_export(a) -> int:
+    from deepfer.config import dataset_dir, default_model_path
+    from deepfer.training.data import load_splits
+    from deepfer.training.export import export_serving, format_export
+
+    data = a.data or dataset_dir()
+    if data is None:
+        raise DeepFERError("--data is required: a dataset with a train split to calibrate on")
+    model = Path(a.model) if a.model else default_model_path()
+    if model.suffix not in (".keras", ".h5"):
+        raise DeepFERError(f"{model}: export takes a trained .keras/.h5 model")
+    try:
+        splits = load_splits(data, ("train", "validation"))
+    except DeepFERError:
+        splits = load_splits(data, ("train",))
+        print("note: no validation split: the int8 model's accuracy is not checked", file=sys.stderr)
+    meta = export_serving(model, splits["train"], splits.get("validation"), calibration=a.calibration, preset=a.preset, seed=a.seed)
+    print(format_export(meta))
     return 0
 
 
@@ -146,17 +194,20 @@ def _run_cache(a) -> int:
 def _add_bench(sub) -> None:
     p = sub.add_parser(
         "bench",
-        help="throughput (face crops/s, batched) and single-face latency of a model on this machine",
-        description="Benchmark classification of 48x48 face crops: batched throughput and single-face "
-        "latency, medians over repeats, float32 and (where the CPU has native bf16) bfloat16 side by side.",
+        help="the classifier on each runtime side by side: crops/s, one-face latency, start-up, memory, accuracy",
+        description="Benchmark classification of 48x48 face crops on each runtime (OpenVINO int8 serving model, Keras): "
+        "batched throughput and single-face latency (medians over interleaved repeats), start-up to the first "
+        "prediction and peak memory (fresh processes), and accuracy/macro-F1 on --data.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--model", default=None, help="model .keras/.h5 (default: models/deepfer.keras)")
+    p.add_argument("--model", default=None, help="model .keras/.h5 with its .int8.xml (default: models/deepfer.keras)")
+    p.add_argument("--runtimes", default="openvino,keras", help="comma-separated runtimes to compare")
     p.add_argument("--n", type=int, default=2048, help="face crops per throughput run")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--single", type=int, default=200, help="single-face calls for the latency median")
-    p.add_argument("--data", default=None, help="optional split folder to draw real faces from (else random pixels)")
+    p.add_argument("--startups", type=int, default=3, help="fresh processes timed for start-up and peak memory (0: skip)")
+    p.add_argument("--data", default=None, help="split folder (e.g. ../shared/data/fer2013/validation): real faces, and each runtime's accuracy on them (else random pixels)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the figures as JSON")
 
 
@@ -170,20 +221,32 @@ def _run_bench(a) -> int:
 def _add_framing(sub) -> None:
     p = sub.add_parser(
         "framing",
-        help="measure which crop margin around the Haar box reproduces FER2013 framing",
-        description="Upscales validation faces, detects them with the Haar detector, re-crops with each "
-        "margin and reports accuracy per margin: the crop geometry the library uses for photos and video.",
+        help="measure which crop framing around a detector's box reproduces FER2013 framing",
+        description="Upscales validation faces, detects them (Haar by default; several detectors with "
+        "--detector haar,yunet), re-crops each face with every margin, as a square around the box and, for "
+        "YuNet, also rotated upright from its eye landmarks, and reports accuracy per framing: the crop "
+        "geometry the library uses for photos and video.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--data", required=True, help="split folder (e.g. ../shared/data/fer2013/validation)")
     p.add_argument("--model", default=None)
-    p.add_argument("--margins", default="0,0.05,0.1,0.15,0.2,0.25,0.3")
+    p.add_argument("--detector", default="haar", help="detector name, or several separated by commas (haar, yunet, mtcnn)")
+    p.add_argument("--margins", default="0,0.05,0.1,0.15,0.2,0.25,0.3",
+                   help="margins as fractions of the box's longer side, separated by commas (may be negative)")
     p.add_argument("--limit", type=int, default=1500, help="faces to use (0 = all)")
 
 
 def _run_framing(a) -> int:
+    from deepfer.analysis.detect import DETECTORS
     from deepfer.training.framing import run_framing
 
+    unknown = [d for d in a.detector.split(",") if d.strip() and d.strip() not in DETECTORS]
+    if unknown or not a.detector.strip(","):
+        raise DeepFERError(f"unknown detector {', '.join(unknown) or a.detector!r}; available: {', '.join(DETECTORS)}")
+    try:
+        [float(m) for m in a.margins.split(",")]
+    except ValueError:
+        raise DeepFERError(f"--margins must be numbers separated by commas, got {a.margins!r}") from None
     run_framing(a)
     return 0
 
@@ -198,7 +261,8 @@ def _add_gradio(sub) -> None:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--model", default=None, help="model .keras/.h5 (default: models/deepfer.keras)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES, help=RUNTIME_HELP)
 
 
 def _run_gradio(a) -> int:
@@ -210,6 +274,7 @@ def _run_gradio(a) -> int:
 
 COMMANDS = {
     "train": (_add_train, _run_train),
+    "export": (_add_export, _run_export),
     "evaluate": (_add_evaluate, _run_evaluate),
     "cache": (_add_cache, _run_cache),
     "bench": (_add_bench, _run_bench),

@@ -338,9 +338,9 @@ def check_port(host: str, port: int) -> None:
 def serve(args) -> None:
     """``python -m deepfer gradio``: load the model once and serve until interrupted."""
     check_port(args.host, args.port)
-    pipeline = FacePipeline.create(getattr(args, "model", None))
+    pipeline = FacePipeline.create(getattr(args, "model", None), runtime=getattr(args, "runtime", "auto"))
     demo = build_app(pipeline)
-    log.info("serving DeepFER on http://%s:%d (model %s)", args.host, args.port, pipeline.classifier.name)
+    log.info("serving DeepFER on http://%s:%d (model %s)", args.host, args.port, pipeline.classifier.describe())
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("listening on %s: reachable from other machines, with no authentication", args.host)
     launch(demo, args.host, args.port)

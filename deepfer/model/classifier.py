@@ -1,4 +1,17 @@
-"""The emotion classifier: load a model once, classify batches of face crops."""
+"""The emotion classifier: load a model once, classify batches of face crops.
+
+Which file runs on which runtime (``runtime="auto"``, the default everywhere):
+
+| ``--model`` | runs |
+|---|---|
+| none | the committed ``models/deepfer.keras``'s serving artifact ``models/deepfer.int8.xml`` on OpenVINO |
+| ``x.keras`` / ``x.h5`` | ``x.int8.xml`` on OpenVINO when it exists, else the Keras model itself (needs TensorFlow) |
+| ``x.int8.xml`` | that OpenVINO model |
+
+``runtime="keras"`` always runs the ``.keras`` / ``.h5`` file on Keras; ``runtime="openvino"`` refuses
+to fall back.  A serving artifact exported from a different ``.keras`` file than the one beside it, or
+whose weights changed since export, is refused with a message saying how to re-export.
+"""
 
 from __future__ import annotations
 
@@ -8,87 +21,121 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfer.config import default_model_path
+from deepfer.config import default_model_path, inference_threads
 from deepfer.errors import ModelError
 from deepfer.labels import EMOTIONS
-from deepfer.model.io import load_keras_model, read_metadata
+from deepfer.model.io import MODEL_SUFFIXES, file_sha256, read_metadata, serving_path
+from deepfer.model.runtimes import RUNTIMES, KerasRunner, OpenVinoRunner, keras_available, openvino_available
 from deepfer.preprocess import stack_faces
 
 log = logging.getLogger(__name__)
 
 
-_BUCKETS = (1, 4, 16, 64, 256)
+def resolve_model(path: str | Path | None = None, runtime: str = "auto") -> tuple[str, Path]:
+    """``(runtime, file)`` that :meth:`EmotionClassifier.load` would use, without loading anything."""
+    p = Path(path) if path else default_model_path()
+    if runtime not in RUNTIMES:
+        raise ModelError(f"unknown runtime {runtime!r}; use {', '.join(RUNTIMES)}")
+    if p.suffix == ".xml":
+        if runtime == "keras":
+            raise ModelError(f"{p} is an OpenVINO serving model; --runtime keras needs the .keras/.h5 model it was exported from")
+        return "openvino", p
+    if p.suffix not in MODEL_SUFFIXES:
+        raise ModelError(f"{p}: unsupported model format {p.suffix!r}; use .keras, .h5 or an exported .int8.xml")
+    if runtime == "keras":
+        return "keras", p
+    serving = serving_path(p)
+    if runtime == "openvino" or (serving.is_file() and openvino_available()):
+        if not serving.is_file():
+            raise ModelError(f"{p} has no serving model {serving.name}: make it with `python -m deepfer export --model {p}`")
+        return "openvino", serving
+    if keras_available():
+        if p.exists():
+            log.info("%s has no serving model %s: running the Keras model (slower; `python -m deepfer export` makes one)", p, serving.name)
+        return "keras", p
+    if not serving.is_file():
+        raise ModelError(f"{p} has no serving model {serving.name}, and Keras is not installed to run it directly: "
+                         f"export it with `python -m deepfer export --model {p}` (needs pip install -e '.[train]'), "
+                         "or install the Keras runtime: pip install -e '.[keras]'")
+    raise ModelError("neither OpenVINO nor Keras is installed: pip install -e . (OpenVINO) or pip install -e '.[keras]'")
 
 
-def cpu_has_native_bf16() -> bool:
-    """True on x86 CPUs with AVX512-BF16 or AMX-BF16 (bfloat16 convolutions run natively)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+def check_serving_files(xml: Path, meta: dict, source: Path | None) -> None:
+    """Refuse a serving model whose weights changed since export, or that was exported from another ``source``."""
+    serving = meta.get("serving") or {}
+    want_bin = serving.get("bin_sha256")
+    if want_bin and xml.with_suffix(".bin").is_file() and file_sha256(xml.with_suffix(".bin")) != want_bin:
+        raise ModelError(f"{xml.with_suffix('.bin')} differs from the weights recorded at export (corrupt or replaced); "
+                         f"re-export with `python -m deepfer export`")
+    want_src = (serving.get("source") or {}).get("sha256")
+    if source is not None and source.is_file() and want_src and file_sha256(source) != want_src:
+        raise ModelError(f"{xml.name} was exported from another {source.name} than the one beside it: re-export with "
+                         f"`python -m deepfer export --model {source}`, or run the Keras model with --runtime keras")
 
 
 class EmotionClassifier:
     """Classify 48x48 face crops (any size/colour is converted) into 7 emotion probabilities.
 
-    ``precision="auto"`` runs the float32 model in bfloat16 where the CPU computes it natively
-    (about 1.7x faster here, accuracy within 0.2 points on validation); ``"float32"`` never does.
-    Thread-safe: one instance can serve many threads (calls are serialized by a lock).
+    ``runner``: an :class:`~deepfer.model.runtimes.OpenVinoRunner` or
+    :class:`~deepfer.model.runtimes.KerasRunner`.  Thread-safe: one instance can serve many threads
+    (calls are serialized by a lock).
     """
 
-    def __init__(self, model, metadata: dict | None = None, precision: str = "auto", path: Path | None = None):
+    def __init__(self, runner, metadata: dict | None = None, path: Path | None = None):
         self.metadata = metadata or {}
         self.path = path
-        self.precision = "float32"
-        self._model = model
-        if precision not in ("auto", "float32", "bfloat16"):
-            raise ModelError(f"unknown precision {precision!r}; use auto, float32 or bfloat16")
-        want_bf16 = precision == "bfloat16" or (precision == "auto" and cpu_has_native_bf16())
-        arch = self.metadata.get("architecture")
-        if want_bf16 and arch:
-            from deepfer.model.archs import available, build_inference_model
-
-            if arch in available():
-                tta = bool(self.metadata.get("flip_tta_in_model", False))
-                self._model = build_inference_model(arch, model, tta=tta, policy="mixed_bfloat16")
-                self.precision = "bfloat16"
+        self._runner = runner
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path | None = None, precision: str = "auto") -> EmotionClassifier:
-        """Load ``.keras`` / ``.h5`` (default: the committed ``models/deepfer.keras``) with its metadata."""
-        p = Path(path) if path else default_model_path()
-        model = load_keras_model(p)
+    def load(cls, path: str | Path | None = None, runtime: str = "auto", precision: str = "auto",
+             threads: int | None = None) -> EmotionClassifier:
+        """Load a model (default: the committed one) on a runtime (see the module's table).
+
+        ``precision`` applies to the Keras runtime only (``auto``: bfloat16 where native); ``threads``
+        to OpenVINO (default ``$DEEPFER_THREADS``, else all cores).
+        """
+        given = Path(path) if path else default_model_path()
+        chosen, p = resolve_model(given, runtime)
         meta = read_metadata(p)
+        if chosen == "openvino":
+            check_serving_files(p, meta, given if given.suffix in MODEL_SUFFIXES else None)
+            runner = OpenVinoRunner(p, threads=threads if threads is not None else inference_threads())
+        else:
+            runner = KerasRunner(p, meta, precision=precision)
         labels = meta.get("labels")
         if labels and list(labels) != list(EMOTIONS):
             raise ModelError(f"{p}: model labels {labels} differ from DeepFER's order {list(EMOTIONS)}")
-        return cls(model, meta, precision=precision, path=p)
+        return cls(runner, meta, path=p)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return EMOTIONS
 
     @property
+    def runtime(self) -> str:
+        """``openvino`` or ``keras``."""
+        return self._runner.runtime
+
+    @property
+    def precision(self) -> str:
+        """``int8``, ``float32`` or ``bfloat16``: what the runtime computes in."""
+        return self._runner.precision
+
+    @property
     def name(self) -> str:
-        return self.metadata.get("name") or (self.path.stem if self.path else self._model.name)
+        return self.metadata.get("name") or (self.path.stem if self.path else "model")
+
+    def describe(self) -> str:
+        """e.g. ``deepfer (vgg) on openvino int8``."""
+        arch = self.metadata.get("architecture")
+        return f"{self.name}{f' ({arch})' if arch else ''} on {self.runtime} {self.precision}"
 
     def predict(self, faces, batch_size: int = 256) -> np.ndarray:
         """``(N, 7)`` float32 probabilities for face crops: a list of images or a ``(N, 48, 48, 1)`` array."""
         x = stack_faces(faces).astype(np.float32)
         if len(x) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        out = []
         with self._lock:
-            for i in range(0, len(x), batch_size):
-                chunk = x[i : i + batch_size]
-                n = len(chunk)
-                # Pad to a few fixed batch sizes so the compiled graph is traced a handful of times,
-                # not once per face count.
-                size = next((b for b in _BUCKETS if b >= n), n)
-                if size > n:
-                    chunk = np.concatenate([chunk, np.zeros((size - n, *chunk.shape[1:]), np.float32)])
-                out.append(np.asarray(self._model.predict_on_batch(chunk), dtype=np.float32)[:n])
-        probs = np.concatenate(out)
+            probs = np.concatenate([self._runner(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
         return probs / probs.sum(axis=1, keepdims=True)

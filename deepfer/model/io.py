@@ -1,7 +1,13 @@
-"""Saving and loading models with their metadata (labels, input shape, architecture...)."""
+"""Model files: the trained ``.keras`` / ``.h5`` and the serving artifact exported from them, each with
+its metadata JSON (labels, input shape, architecture, validation figures...).
+
+    models/deepfer.keras, deepfer.h5, deepfer.json         trained model (Keras 3), its metadata
+    models/deepfer.int8.xml, deepfer.int8.bin, .int8.json  serving artifact (OpenVINO IR, int8), its metadata
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -10,12 +16,27 @@ from deepfer.errors import ModelError
 from deepfer.labels import EMOTIONS, INPUT_SHAPE
 
 MODEL_SUFFIXES = (".keras", ".h5")
+#: ``x.keras`` -> ``x.int8.xml`` (+ ``x.int8.bin``, ``x.int8.json``).
+SERVING_SUFFIX = ".int8.xml"
 
 
+def serving_path(model_path: str | Path) -> Path:
+    """The serving artifact exported from a ``.keras`` / ``.h5`` model (whether it exists or not)."""
+    p = Path(model_path)
+    return p.with_name(p.stem + SERVING_SUFFIX)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (a 10 MB model: about 10 ms)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def metadata_path(model_path: str | Path) -> Path:
-    """``x.keras`` / ``x.h5`` -> ``x.json``."""
+    """``x.keras`` / ``x.h5`` -> ``x.json``; ``x.int8.xml`` -> ``x.int8.json``."""
     p = Path(model_path)
     return p.with_suffix(".json")
 
@@ -29,8 +50,6 @@ def read_metadata(model_path: str | Path) -> dict:
         return json.loads(mp.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{mp}: unreadable model metadata ({exc})") from exc
-
-
 
 
 def save_model_files(model, stem: str | Path) -> tuple[Path, Path]:
@@ -53,6 +72,8 @@ def load_keras_model(path: str | Path):
         raise ModelError(f"{path}: unsupported model format {path.suffix!r}; use .keras or .h5")
     if not path.exists():
         raise ModelError(f"model file {path} does not exist; train one with `python -m deepfer train` or pass --model")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: empty model file")
     import keras
 
     try:

@@ -116,7 +116,7 @@ def resolve_precision(requested: str) -> str:
 
         if jax.default_backend() == "gpu":
             return "mixed_bfloat16"
-    from deepfer.model.classifier import cpu_has_native_bf16
+    from deepfer.model.runtimes import cpu_has_native_bf16
 
     return "mixed_bfloat16" if cpu_has_native_bf16() else "float32"
 
@@ -437,4 +437,17 @@ def export(cfg: TrainConfig, state: TrainState, out: Path, best_weights: Path, d
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     write_json(out / f"{cfg.name}.json", meta)
+    _export_serving(keras_path, final, train_ds, val_ds)
     return meta
+
+
+def _export_serving(keras_path: Path, model, train_ds: FaceDataset, val_ds: FaceDataset) -> None:
+    """The int8 serving model beside the exported one (``python -m deepfer export`` does the same later)."""
+    from deepfer.model.runtimes import openvino_available
+
+    if not openvino_available():
+        log.warning("OpenVINO is not installed: no serving model written; run `python -m deepfer export --model %s`", keras_path)
+        return
+    from deepfer.training.export import export_serving, format_export
+
+    log.info(format_export(export_serving(keras_path, train_ds, val_ds, model=model)))

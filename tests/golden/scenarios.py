@@ -47,13 +47,14 @@ def make_inputs(media: Path, root: Path) -> list[str]:
     return ["in/photos", "in/clips", "in/readme.txt"]
 
 
-def run(media: Path, root: Path, name: str) -> tuple[int, Path]:
-    """Run scenario ``name`` in ``root`` (inputs made there); returns the exit code and the output folder."""
+def run(media: Path, root: Path, name: str, extra: tuple[str, ...] = ()) -> tuple[int, Path]:
+    """Run scenario ``name`` in ``root`` (inputs made there), with ``extra`` command-line options;
+    returns the exit code and the output folder."""
     inputs = make_inputs(media, root) if not (root / "in").exists() else ["in/photos", "in/clips", "in/readme.txt"]
     out = f"out_{name}"
     args = [a if a != "sorted" else f"sorted_{name}" for a in SCENARIOS[name]]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run([sys.executable, "-m", "batch", *inputs, "--out", out, "--no-progress", *args],
+    proc = subprocess.run([sys.executable, "-m", "batch", *inputs, "--out", out, "--no-progress", *args, *extra],
                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"batch failed ({proc.returncode}): {proc.stderr[-2000:]}")
