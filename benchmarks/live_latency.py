@@ -1,6 +1,6 @@
 """Live-path latency: median per-frame processing time (detect, classify, track, smooth, draw)
 at 640x480, on frames of a video resized and padded to 640x480 (default: the shared
-street_phone.mp4, one face).  Target: median <= 25 ms on the 2-core CPU machine.
+street_phone.mp4, one face).  Target: median <= 8 ms on the 2-core CPU machine (the serving-runtime issue).
 
     python benchmarks/live_latency.py [--video PATH] [--frames N] [--detector haar] [--full-every 6]
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_VIDEO = Path(os.environ.get("DEEPFER_SHARED") or REPO.parent / "shared") / "media" / "street_phone.mp4"
-TARGET_MS = 25.0
+TARGET_MS = 8.0
 
 
 def letterbox(bgr, width: int = 640, height: int = 480):
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video to take frames from (default: %(default)s)")
     ap.add_argument("--frames", type=int, default=115, help="frames to time (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed frames first (default: %(default)s)")
-    ap.add_argument("--detector", default="haar", choices=["haar", "mtcnn"])
+    ap.add_argument("--detector", default="haar", choices=["haar", "yunet", "mtcnn"])
     ap.add_argument("--smoothing", type=int, default=5)
     ap.add_argument("--full-every", type=int, default=6,
                     help="search the whole frame every N frames, around known faces in between (1 = whole frame always; default: %(default)s)")

@@ -23,14 +23,17 @@ class Faces:
     """Faces in one image: ``N`` boxes ``(x, y, w, h)`` in pixels, detector scores, and, once
     classified, ``(N, 7)`` probabilities in :data:`EMOTIONS` order; ``track_ids`` are ``-1``
     until a tracker assigns them; ``smoothed`` holds each face's probabilities averaged over its
-    recent frames once a stream analyzer has smoothed them (``None`` for a single image).
-    Index with an int, slice or boolean mask."""
+    recent frames once a stream analyzer has smoothed them (``None`` for a single image);
+    ``landmarks`` ``(N, 5, 2)`` float32 are the detector's five points per face, ``(x, y)`` in the
+    image's pixels, in YuNet's order (the person's right eye, left eye, nose tip, right and left
+    mouth corners), or ``None`` when the detector gives none.  Index with an int, slice or boolean mask."""
 
     boxes: np.ndarray
     det_scores: np.ndarray
     probs: np.ndarray | None = None
     track_ids: np.ndarray | None = None
     smoothed: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.int32).reshape(-1, 4)
@@ -50,6 +53,11 @@ class Faces:
             if len(smoothed) != n:
                 raise ValueError(f"{n} boxes but {len(smoothed)} smoothed probability rows")
             object.__setattr__(self, "smoothed", smoothed)
+        if self.landmarks is not None:
+            landmarks = np.asarray(self.landmarks, dtype=np.float32).reshape(-1, 5, 2)
+            if len(landmarks) != n:
+                raise ValueError(f"{n} boxes but {len(landmarks)} landmark rows")
+            object.__setattr__(self, "landmarks", landmarks)
         ids = np.full(n, -1, np.int64) if self.track_ids is None else np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
         if len(ids) != n:
             raise ValueError(f"{n} boxes but {len(ids)} track ids")
@@ -71,6 +79,7 @@ class Faces:
             None if self.probs is None else self.probs[index],
             self.track_ids[index],
             None if self.smoothed is None else self.smoothed[index],
+            None if self.landmarks is None else self.landmarks[index],
         )
 
     @property
@@ -110,8 +119,9 @@ class Faces:
         return self
 
     def scaled(self, factor: float) -> Faces:
-        """Boxes multiplied by ``factor`` (e.g. detection on a downscaled frame)."""
-        return replace(self, boxes=np.round(self.boxes * factor).astype(np.int32))
+        """Boxes (and landmarks) multiplied by ``factor`` (e.g. detection on a downscaled frame)."""
+        landmarks = None if self.landmarks is None else self.landmarks * np.float32(factor)
+        return replace(self, boxes=np.round(self.boxes * factor).astype(np.int32), landmarks=landmarks)
 
     def to_records(self) -> list[dict]:
         """JSON-ready list, one dict per face (the Gradio ``/predict`` shape)."""

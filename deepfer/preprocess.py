@@ -63,28 +63,36 @@ def stack_faces(faces: list[np.ndarray] | np.ndarray) -> np.ndarray:
     return np.stack(arr)[..., None]
 
 
-def square_box(box: tuple[float, float, float, float], margin: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+#: What the side of a square crop is measured from: the box's longer side (Haar's boxes are square)
+#: or its width (YuNet's boxes are about 1.25:1 tall, and their height varies more with the chin and forehead).
+SQUARE_SIDES = ("longer", "width")
+
+
+def square_box(box: tuple[float, float, float, float], margin: float, shape: tuple[int, ...], side: str = "longer") -> tuple[int, int, int, int]:
     """Square crop (x0, y0, x1, y1) around a detector box ``(x, y, w, h)`` with ``margin``.
 
-    The side is ``max(w, h) * (1 + 2 * margin)``, centred on the box; it may extend past the
-    image, which :func:`crop_face` fills by replicating the border.
+    The side is ``max(w, h) * (1 + 2 * margin)`` (``side="longer"``) or ``w * (1 + 2 * margin)``
+    (``side="width"``), centred on the box; it may extend past the image, which :func:`crop_face`
+    fills by replicating the border.
     """
+    if side not in SQUARE_SIDES:
+        raise ValueError(f"side must be one of {SQUARE_SIDES}, got {side!r}")
     x, y, w, h = box
-    side = max(w, h) * (1.0 + 2.0 * margin)
+    length = (max(w, h) if side == "longer" else w) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0
-    x0 = int(round(cx - side / 2.0))
-    y0 = int(round(cy - side / 2.0))
-    s = max(1, int(round(side)))
+    x0 = int(round(cx - length / 2.0))
+    y0 = int(round(cy - length / 2.0))
+    s = max(1, int(round(length)))
     return x0, y0, x0 + s, y0 + s
 
 
-def crop_face(image: np.ndarray, box: tuple[float, float, float, float], margin: float = DEFAULT_MARGIN) -> np.ndarray:
-    """Cut a face framed like FER2013: square, ``margin`` around ``box``, gray, 48x48 uint8."""
+def crop_face(image: np.ndarray, box: tuple[float, float, float, float], margin: float = DEFAULT_MARGIN, side: str = "longer") -> np.ndarray:
+    """Cut a face framed like FER2013: square (:func:`square_box`), ``margin`` around ``box``, gray, 48x48 uint8."""
     import cv2
 
     gray = to_gray(image)
     H, W = gray.shape
-    x0, y0, x1, y1 = square_box(box, margin, gray.shape)
+    x0, y0, x1, y1 = square_box(box, margin, gray.shape, side)
     pad_l, pad_t = max(0, -x0), max(0, -y0)
     pad_r, pad_b = max(0, x1 - W), max(0, y1 - H)
     crop = gray[max(0, y0) : min(H, y1), max(0, x0) : min(W, x1)]
@@ -92,6 +100,61 @@ def crop_face(image: np.ndarray, box: tuple[float, float, float, float], margin:
         raise ImageError(f"face box {box} lies outside the {W}x{H} image")
     if pad_l or pad_t or pad_r or pad_b:
         crop = cv2.copyMakeBorder(crop, pad_t, pad_b, pad_l, pad_r, cv2.BORDER_REPLICATE)
+    return to_model_input(crop)
+
+
+def eye_roll(left_eye, right_eye) -> float:
+    """Roll of a face in degrees: the angle of the line from the person's right eye to their left eye
+    (image coordinates, y down).  0 for an upright face; positive when the face is turned clockwise
+    on screen (the person's left eye, on the image's right, lower than the right eye)."""
+    dx, dy = np.asarray(left_eye, np.float64) - np.asarray(right_eye, np.float64)
+    return float(np.degrees(np.arctan2(dy, dx)))
+
+
+def upright_matrix(left_eye, right_eye) -> np.ndarray:
+    """The 2x3 affine matrix (OpenCV's ``warpAffine`` convention, source -> upright) that rotates an
+    image about the midpoint of the eyes so the eye line is horizontal, the person's right eye on the left."""
+    import cv2
+
+    mid = (np.asarray(left_eye, np.float64) + np.asarray(right_eye, np.float64)) / 2.0
+    return cv2.getRotationMatrix2D((float(mid[0]), float(mid[1])), eye_roll(left_eye, right_eye), 1.0)
+
+
+def align_upright(gray: np.ndarray, left_eye, right_eye) -> tuple[np.ndarray, np.ndarray]:
+    """``gray`` rotated (same size, border replicated) so the face with these eyes stands upright,
+    and the matrix used (map a point ``p`` with ``M @ (x, y, 1)``).  ``left_eye`` is the person's
+    left eye (YuNet's landmark 1, on the image's right in a frontal, unmirrored face)."""
+    import cv2
+
+    img = to_gray(gray)
+    m = upright_matrix(left_eye, right_eye)
+    out = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out, m
+
+
+def crop_face_upright(image: np.ndarray, box: tuple[float, float, float, float], landmarks, margin: float = DEFAULT_MARGIN,
+                      side: str = "longer") -> np.ndarray:
+    """:func:`crop_face` after rotating the face upright from its eye landmarks.
+
+    ``landmarks``: the face's ``(5, 2)`` points in YuNet's order (person's right eye, left eye, ...).
+    The image is rotated about the eye midpoint (:func:`upright_matrix`), the box centre moves with
+    it, and the same square as :func:`square_box` is cut around it in one warp of just that square;
+    level eyes give exactly :func:`crop_face`'s crop.
+    """
+    import cv2
+
+    gray = to_gray(image)
+    pts = np.asarray(landmarks, np.float64).reshape(-1, 2)
+    m = upright_matrix(pts[1], pts[0])
+    x, y, w, h = (float(v) for v in box)
+    H, W = gray.shape
+    if x >= W or y >= H or x + w <= 0 or y + h <= 0:
+        raise ImageError(f"face box {box} lies outside the {W}x{H} image")
+    cx, cy = m @ np.array([x + w / 2.0, y + h / 2.0, 1.0])
+    x0, y0, x1, y1 = square_box((cx - w / 2.0, cy - h / 2.0, w, h), margin, gray.shape, side)
+    m = m.copy()
+    m[:, 2] -= (x0, y0)
+    crop = cv2.warpAffine(gray, m, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return to_model_input(crop)
 
 

@@ -200,3 +200,14 @@ def test_threads_setting(monkeypatch, default_model_path):
     monkeypatch.setenv("DEEPFER_THREADS", "zero")
     with pytest.raises(DeepFERError, match="DEEPFER_THREADS"):
         inference_threads()
+
+
+def test_front_ends_import_no_tensorflow(tmp_path):
+    """The Gradio app built on the default pipeline, and the dashboard's serving views (all but Training)."""
+    got = _no_tensorflow_probe("""
+        from deepfer.analysis.pipeline import FacePipeline
+        from deepfer.apps.gradio_app import build_app
+        import dashboard.views.model, dashboard.views.batch_results, dashboard.views.live, dashboard.views.uploads
+        build_app(FacePipeline.create())
+    """, tmp_path)
+    assert got["heavy"] == [], f"the front ends imported {got['heavy']}"

@@ -32,7 +32,6 @@ class FacePipeline:
 
     classifier: EmotionClassifier
     detector: FaceDetector
-    margin: float = DEFAULT_MARGIN
 
     @classmethod
     def create(cls, model: str | None = None, detector: str = "haar", runtime: str = "auto", **detector_options) -> FacePipeline:
@@ -44,7 +43,8 @@ class FacePipeline:
         if not len(faces):
             return np.zeros((0, INPUT_SIZE, INPUT_SIZE, 1), np.uint8)
         gray = to_gray(image)
-        return np.stack([crop_face(gray, tuple(b), self.margin) for b in faces.boxes])[..., None]
+        margin, side = getattr(self.detector, "framing", (DEFAULT_MARGIN, "longer"))
+        return np.stack([crop_face(gray, tuple(b), margin, side) for b in faces.boxes])[..., None]
 
     def locate(self, image: np.ndarray) -> tuple[Faces, np.ndarray]:
         """Faces (unclassified) in a BGR or gray image and their crops.  An image no larger than

@@ -232,7 +232,8 @@ def _add_framing(sub) -> None:
     p.add_argument("--model", default=None)
     p.add_argument("--detector", default="haar", help="detector name, or several separated by commas (haar, yunet, mtcnn)")
     p.add_argument("--margins", default="0,0.05,0.1,0.15,0.2,0.25,0.3",
-                   help="margins as fractions of the box's longer side, separated by commas (may be negative)")
+                   help="margins as fractions of the box's longer side (of its width for the *-width framings), "
+                   "separated by commas (may be negative)")
     p.add_argument("--limit", type=int, default=1500, help="faces to use (0 = all)")
 
 
