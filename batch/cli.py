@@ -41,10 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto", choices=["auto", "openvino", "keras"],
                    help="auto (default): the int8 OpenVINO serving model when present, else Keras; keras: the .keras/.h5 "
                    "on TensorFlow (pip install -e '.[keras]')")
-    p.add_argument("--detector", default="haar", choices=["haar", "yunet", "mtcnn"],
-                   help="face detector: haar (default), yunet (finds more faces, turned and tilted ones too, no false "
-                   "positives on the shared media; weights in models/yunet/) or mtcnn (accurate, slow; needs TensorFlow: "
-                   "pip install -e '.[mtcnn]')")
+    p.add_argument("--detector", default="yunet", choices=["yunet", "haar", "mtcnn"],
+                   help="face detector: yunet (default: finds turned and tilted faces too, no false positives on the shared "
+                   "media; weights in models/yunet/), haar (OpenCV's cascade, the default before YuNet) or mtcnn (slow; "
+                   "needs TensorFlow: pip install -e '.[mtcnn]')")
     p.add_argument("--stride", type=int, default=1, metavar="N", help="analyze every Nth video frame (rows keep true frame numbers; default 1)")
     p.add_argument("--smooth", type=int, default=0, metavar="K",
                    help="also write smooth_<emotion> columns: moving average over each face's last K analyzed frames (default off)")

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO, help="video to take frames from (default: %(default)s)")
     ap.add_argument("--frames", type=int, default=115, help="frames to time (default: %(default)s)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed frames first (default: %(default)s)")
-    ap.add_argument("--detector", default="haar", choices=["haar", "yunet", "mtcnn"])
+    ap.add_argument("--detector", default="yunet", choices=["yunet", "haar", "mtcnn"])
     ap.add_argument("--smoothing", type=int, default=5)
     ap.add_argument("--full-every", type=int, default=6,
                     help="search the whole frame every N frames, around known faces in between (1 = whole frame always; default: %(default)s)")

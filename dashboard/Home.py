@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.views.model import load_pipeline, model_card
+from dashboard.views.model import detector_choice, load_pipeline, model_card
 from deepfer.errors import DeepFERError
 from deepfer.media import upload_types
 
@@ -21,8 +21,9 @@ st.markdown(
     "**Batch explorer** — results of `python -m batch` on videos and photos, or run it on uploads."
 )
 
+detector = detector_choice(st.sidebar)
 try:
-    pipe = load_pipeline()
+    pipe = load_pipeline(detector=detector)
 except DeepFERError as exc:
     st.error(f"The model could not be loaded: {exc}")
     st.stop()

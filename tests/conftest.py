@@ -92,4 +92,4 @@ def pipeline(classifier):
     from deepfer.analysis.detect import make_detector
     from deepfer.analysis.pipeline import FacePipeline
 
-    return FacePipeline(classifier, make_detector("haar"))
+    return FacePipeline(classifier, make_detector())  # the default detector (YuNet)

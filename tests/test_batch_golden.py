@@ -39,8 +39,8 @@ def test_video_csv_has_a_row_for_every_frame(street, media):
 def test_video_face_found_and_tracked(street):
     _, df = street
     faces = df[df["face_id"] != ""]
-    assert faces["frame"].nunique() >= 0.95 * 115
-    assert faces["face_id"].value_counts().iloc[0] >= 0.9 * len(faces)
+    assert faces["frame"].nunique() >= 0.99 * 115  # YuNet: the face in every frame (Haar: 114 of 115)
+    assert faces["face_id"].value_counts().iloc[0] >= 0.95 * len(faces)
     probs = faces[list(EMOTIONS)].astype(float).to_numpy()
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     smooth = faces[list(SMOOTH_COLUMNS)].astype(float).to_numpy()
@@ -87,7 +87,7 @@ def test_images_csv_and_sort_into(media, pipeline, tmp_path):
     df = pd.read_csv(report.images_csv, keep_default_na=False)
     assert tuple(df.columns) == IMAGE_COLUMNS
     per = df.groupby("path").size()
-    assert per[str(src / "test_image.jpg")] >= 5
+    assert per[str(src / "test_image.jpg")] == 6  # every face, no false positive (Haar found 5)
     assert per[str(src / "justin.jpg")] == 1
     none = df[df["path"] == str(src / "no-faces.jpg")]
     assert len(none) == 1 and (none.drop(columns="path") == "").all(axis=None)
@@ -134,3 +134,27 @@ def test_progress_is_reported_in_the_callers_thread(media, pipeline, tmp_path):
     assert seen and all(main for *_, main in seen)
     assert [f for f, *_ in seen] == sorted(f for f, *_ in seen) and seen[-1][0] == pytest.approx(1.0, abs=0.05)
     assert "street_phone.mp4: frame" in seen[-1][1]
+
+
+def test_several_faces_keep_distinct_ids_across_frames(media, pipeline, tmp_path):
+    """A 40-frame video of the group photo panning slowly: six faces in every frame, six ids, each kept."""
+    import cv2
+
+    img = cv2.imread(str(media / "test_image.jpg"))
+    h, w = img.shape[:2]
+    scale = 960 / w
+    img = cv2.resize(img, (960, round(h * scale)), interpolation=cv2.INTER_AREA)
+    path = tmp_path / "group.mp4"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 20, (880, img.shape[0] - 40))
+    for i in range(40):
+        dx, dy = 2 * i, i // 2
+        out.write(np.ascontiguousarray(img[dy : dy + img.shape[0] - 40, dx : dx + 880]))
+    out.release()
+    vo = process_video(path, tmp_path / "out", pipeline)
+    df = pd.read_csv(vo.csv_path, keep_default_na=False)
+    faces = df[df["face_id"] != ""]
+    per_frame = faces.groupby("frame").size()
+    assert len(per_frame) == 40 and (per_frame == 6).mean() >= 0.95, per_frame.value_counts().to_dict()
+    ids = faces["face_id"].astype(int)
+    assert ids.nunique() == 6, ids.value_counts().to_dict()  # no id switches, no ghost ids
+    assert (faces.groupby("frame")["face_id"].nunique() == per_frame).all()  # distinct ids within a frame

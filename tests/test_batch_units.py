@@ -113,3 +113,13 @@ def test_prefetch_keeps_order_reraises_and_stops_early():
     assert next(gen) == 0
     gen.close()  # the consumer stops early: the decoding thread ends too
     assert threading.active_count() <= before
+
+
+def test_package_exports_resolve():
+    """``from batch import ...`` names what the README shows (the lazy exports point at real modules)."""
+    import batch
+    from batch.engines.local import run_batch
+    from deepfer.outputs.video import analyze_video
+
+    assert batch.run_batch is run_batch and batch.analyze_video is analyze_video
+    assert {n: getattr(batch, n) for n in batch.__all__}

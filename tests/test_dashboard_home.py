@@ -14,6 +14,11 @@ def test_home_page_renders_with_the_committed_model():
     assert not at.exception
     assert "DeepFER" in at.title[0].value
     assert any("validation accuracy" in str(t.value) for t in at.table)
+    card = " ".join(str(t.value) for t in at.table)
+    assert "openvino int8" in card  # the serving runtime, shown on the model card
+    assert [s.label for s in at.sidebar.selectbox] == ["Face detector"] and at.sidebar.selectbox[0].value == "yunet"
+    at = at.sidebar.selectbox[0].set_value("haar").run()
+    assert not at.exception and at.sidebar.selectbox[0].value == "haar"
 
 
 def test_home_page_reports_a_missing_model(monkeypatch, tmp_path):

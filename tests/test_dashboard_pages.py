@@ -132,7 +132,7 @@ def test_live_page_shows_faces_latency_and_chart(monkeypatch, media):
     assert "face **#0 happy**" in texts(at)
     assert "Per-frame processing:" in texts(at)
     assert len(at.get("plotly_chart")) == 1
-    assert [s.label for s in at.selectbox] == ["Detector"] and len(at.slider) == 2
+    assert [s.label for s in at.selectbox] == ["Face detector"] and at.selectbox[0].value == "yunet" and len(at.slider) == 2
 
 
 @pytest.mark.slow

@@ -44,9 +44,15 @@ def test_weights_are_shipped_with_licence_and_origin():
     assert YUNET_SHA256 in readme and "0047ac24afb1a50a0c6105001c89d1b5b805dbf1" in readme
 
 
-def test_registered_by_name_and_default_unchanged(yunet):
+def test_registered_by_name_and_the_default(yunet):
+    from batch.cli import build_parser
+    from deepfer.analysis.pipeline import FacePipeline
+
     assert "yunet" in DETECTORS and yunet.name == "yunet"
-    assert make_detector().name == "haar"
+    assert make_detector().name == "yunet"
+    assert FacePipeline.create().detector.name == "yunet"
+    assert build_parser().parse_args(["x", "--out", "y"]).detector == "yunet"
+    assert yunet.framing == (0.15, "width") and make_detector("haar").framing == (0.0, "longer")
 
 
 @pytest.mark.shared

@@ -1,7 +1,8 @@
 """The batch outputs on the shared media against those frozen before the one-analysis-core refactor
 (``tests/golden/batch_media``; see ``tests/golden/scenarios.py``).
 
-On the Keras runtime they are byte-identical: the analysis core did not change a number.  On the default
+Both run with ``--detector haar``, the default detector when they were frozen.  On the Keras runtime
+they are byte-identical: the analysis core did not change a number.  On the default
 runtime (the int8 OpenVINO serving model) the same files hold the same rows, boxes and face ids; the
 probabilities move by a few hundredths and a label may change where two emotions were nearly tied.
 """
@@ -33,7 +34,7 @@ def work_int8(tmp_path_factory):
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_keras_outputs_match_the_frozen_ones(media, work, name):
-    code, _ = run(media, work, name, extra=("--runtime", "keras"))
+    code, _ = run(media, work, name, extra=("--runtime", "keras", "--detector", "haar"))
     expected = read_golden(name)
     got = normalized(work, name)
     assert code == int((GOLDEN / name / "exit_code").read_text())
@@ -48,7 +49,7 @@ def _prob_columns(df: pd.DataFrame) -> list[str]:
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_int8_outputs_keep_rows_boxes_and_labels(media, work_int8, name):
-    code, _ = run(media, work_int8, name)
+    code, _ = run(media, work_int8, name, extra=("--detector", "haar"))
     expected = read_golden(name)
     got = normalized(work_int8, name)
     assert code == int((GOLDEN / name / "exit_code").read_text())

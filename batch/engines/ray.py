@@ -208,7 +208,7 @@ def _start_ray(ray, address: str | None, workers: int | None) -> bool:
     return True
 
 
-def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = "haar",
+def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = "yunet",
                   stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None,
                   resume: bool = False, progress: bool = True, on_progress: ProgressFn | None = None,
                   address: str | None = None, workers: int | None = None, threads: int = 1,

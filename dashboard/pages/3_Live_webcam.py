@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from dashboard.views.live import start_streamer
-from dashboard.views.model import load_pipeline
+from dashboard.views.model import detector_choice, load_pipeline
 from dashboard.views.rtc import RTCConfigError, ice_servers
 from deepfer.analysis.live import LiveProcessor
 from deepfer.errors import DeepFERError
@@ -30,7 +30,7 @@ except RTCConfigError as exc:
     servers, source = [], "default (none)"
 
 c1, c2, c3 = st.columns(3)
-detector = c1.selectbox("Detector", ["haar", "mtcnn"], help="haar: fast (default); mtcnn: more accurate, much slower")
+detector = detector_choice(c1, key="live_detector")
 min_conf = c2.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, help="faces below it are drawn grey as 'uncertain'")
 smoothing = c3.slider("Smoothing (frames)", 1, 15, 5, help="moving average of each face's probabilities over its last frames")
 

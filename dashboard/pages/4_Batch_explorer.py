@@ -18,14 +18,17 @@ if source.startswith("Upload"):
     from dashboard.views.uploads import run_uploads
 
     files = st.file_uploader("Videos or images", accept_multiple_files=True, type=upload_types(("image", "video")))
-    c1, c2, c3 = st.columns(3)
+    from dashboard.views.model import detector_choice
+
+    c1, c2, c3, c4 = st.columns(4)
     stride = c1.number_input("Analyze every n-th frame", 1, 100, 1)
     smooth = c2.number_input("Smoothing (frames, 0 = off)", 0, 30, 0)
-    annotate_video = c3.checkbox("Write annotated videos", value=True)
+    detector = detector_choice(c3, key="batch_detector")
+    annotate_video = c4.checkbox("Write annotated videos", value=True)
     if files and st.button("Run the batch", type="primary"):
         bar = st.progress(0.0, text="Starting...")
         try:
-            st.session_state["batch_dir"] = str(run_uploads(files, stride=int(stride), smooth=int(smooth), annotate=annotate_video,
+            st.session_state["batch_dir"] = str(run_uploads(files, stride=int(stride), smooth=int(smooth), annotate=annotate_video, detector=detector,
                                                             on_progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m)))
             bar.progress(1.0, text="Done")
         except DeepFERError as exc:

@@ -8,20 +8,29 @@ import streamlit as st
 from deepfer.config import MAX_UPLOAD_MB
 from deepfer.errors import DeepFERError
 
+#: The detectors a page offers, the default first, with what each is good for.
+DETECTOR_HELP = ("yunet (default): finds turned and tilted faces, no false positives on the test media, fast; "
+                 "haar: OpenCV's cascade, misses turned faces; mtcnn: slow, needs TensorFlow (the mtcnn extra)")
 
-def load_pipeline(model_path: str | None = None):
+
+def detector_choice(container=st, key: str | None = None) -> str:
+    """A detector select box (default YuNet) in ``container``."""
+    return container.selectbox("Face detector", ["yunet", "haar", "mtcnn"], help=DETECTOR_HELP, key=key)
+
+
+def load_pipeline(model_path: str | None = None, detector: str = "yunet"):
     """The detector + classifier for ``model_path`` (default: ``$DEEPFER_MODEL`` or the committed
     model), loaded once per server process and shared by sessions (the classifier is thread-safe)."""
     from deepfer.config import default_model_path
 
-    return _cached_pipeline(str(model_path or default_model_path()))
+    return _cached_pipeline(str(model_path or default_model_path()), detector)
 
 
 @st.cache_resource(show_spinner="Loading the emotion model...")
-def _cached_pipeline(model_path: str):
+def _cached_pipeline(model_path: str, detector: str):
     from deepfer.analysis.pipeline import FacePipeline
 
-    return FacePipeline.create(model_path)
+    return FacePipeline.create(model_path, detector)
 
 
 def model_card(classifier) -> pd.DataFrame:

@@ -38,7 +38,7 @@ def save_uploads(files, folder: Path) -> list[Path]:
     return paths
 
 
-def run_uploads(files, *, stride: int = 1, smooth: int = 0, annotate: bool = True,
+def run_uploads(files, *, stride: int = 1, smooth: int = 0, annotate: bool = True, detector: str = "yunet",
                 on_progress: Callable[[float, str], None] | None = None, workdir: Path | None = None) -> Path:
     """Save the uploads, run ``batch.engines.local.run_batch`` on them and return the output folder.
 
@@ -60,7 +60,7 @@ def run_uploads(files, *, stride: int = 1, smooth: int = 0, annotate: bool = Tru
     inputs = save_uploads(files, run_dir / "inputs")
     out_dir = run_dir / "output"
     try:
-        run_batch(inputs, out_dir, pipeline=load_pipeline(), stride=stride, smooth=smooth, annotate=annotate,
+        run_batch(inputs, out_dir, pipeline=load_pipeline(detector=detector), stride=stride, smooth=smooth, annotate=annotate,
                   progress=False, on_progress=on_progress)
     except DeepFERError:
         raise

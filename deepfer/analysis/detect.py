@@ -6,8 +6,8 @@ downloaded at run time.
 
 | name | what it is | what it needs |
 |---|---|---|
-| ``haar`` (the default) | OpenCV's frontal-face Haar cascade | nothing: the cascade ships inside OpenCV 4.x |
-| ``yunet`` | YuNet, a small CNN run by OpenCV's ``cv2.FaceDetectorYN``; also gives 5 landmarks | OpenCV >= 4.8 and the weights committed in ``models/yunet/`` (Apache-2.0) |
+| ``yunet`` (the default) | YuNet, a small CNN run by OpenCV's ``cv2.FaceDetectorYN``; also gives 5 landmarks | OpenCV >= 4.8 and the weights committed in ``models/yunet/`` (Apache-2.0) |
+| ``haar`` | OpenCV's frontal-face Haar cascade (DeepFER's default before YuNet) | nothing: the cascade ships inside OpenCV 4.x |
 | ``mtcnn`` | MTCNN from the ``mtcnn`` package (weights inside its wheel), accurate and slow | TensorFlow and the ``mtcnn`` package: the ``mtcnn`` extra |
 """
 
@@ -264,7 +264,11 @@ class YuNetDetector:
 DETECTORS = {"haar": HaarDetector, "yunet": YuNetDetector, "mtcnn": MtcnnDetector}
 
 
-def make_detector(name: str = "haar", **options) -> FaceDetector:
+#: The detector every front end uses unless told otherwise.
+DEFAULT_DETECTOR = "yunet"
+
+
+def make_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:
     """A detector by name (``haar``, ``yunet`` or ``mtcnn``); options go to its constructor."""
     try:
         cls = DETECTORS[name]

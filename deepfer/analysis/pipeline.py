@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepfer.analysis.detect import FaceDetector, make_detector
+from deepfer.analysis.detect import DEFAULT_DETECTOR, FaceDetector, make_detector
 from deepfer.faces import Faces
 from deepfer.labels import EMOTIONS, INPUT_SIZE
 from deepfer.model.classifier import EmotionClassifier
@@ -34,7 +34,7 @@ class FacePipeline:
     detector: FaceDetector
 
     @classmethod
-    def create(cls, model: str | None = None, detector: str = "haar", runtime: str = "auto", **detector_options) -> FacePipeline:
+    def create(cls, model: str | None = None, detector: str = DEFAULT_DETECTOR, runtime: str = "auto", **detector_options) -> FacePipeline:
         """A model (default: the committed one, on its int8 OpenVINO serving model) and a detector by name."""
         return cls(EmotionClassifier.load(model, runtime=runtime), make_detector(detector, **detector_options))
 
