@@ -189,6 +189,17 @@ def handlers(pipeline):
     return Handlers(pipeline)
 
 
+def test_image_tab_detector_choice(handlers, media):
+    from deepfer.errors import DeepFERError
+
+    assert len(handlers.analyze_image(str(media / "test_image.jpg"))[1]) == 6  # the default, YuNet
+    assert len(handlers.analyze_image(str(media / "test_image.jpg"), "haar")[1]) == 5  # Haar misses the man with the cap
+    assert handlers.with_detector("haar") is handlers.with_detector("haar")  # made once
+    assert handlers.with_detector("haar").classifier is handlers.pipeline.classifier  # one model in memory
+    with pytest.raises(DeepFERError, match="unknown detector"):
+        handlers.analyze_image(str(media / "test_image.jpg"), "nope")
+
+
 def test_image_tab_returns_annotated_image_table_and_json(handlers, media):
     import cv2
 

@@ -16,11 +16,13 @@ keeps serving.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import html
 import logging
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ import numpy as np
 import PIL.Image
 
 from deepfer.analysis.annotate import annotate
+from deepfer.analysis.detect import DETECTORS, make_detector
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.stream import LIVE, StreamAnalyzer
 from deepfer.config import MAX_PIXELS, MAX_UPLOAD_MB
@@ -146,20 +149,32 @@ def _rgb(bgr: np.ndarray) -> np.ndarray:
 
 
 class Handlers:
-    """The functions behind the UI and the API, bound to one shared pipeline."""
+    """The functions behind the UI and the API, bound to one shared pipeline (its classifier is shared by
+    the other detectors a user picks in the Image and Video tabs; each detector is made once)."""
 
     def __init__(self, pipeline: FacePipeline) -> None:
         self.pipeline = pipeline
+        self._pipelines = {pipeline.detector.name: pipeline}
+        self._lock = threading.Lock()
+
+    def with_detector(self, name: str | None) -> FacePipeline:
+        """The shared pipeline with detector ``name`` (default: the pipeline's own); unknown names raise DeepFERError."""
+        if not name or name == self.pipeline.detector.name:
+            return self.pipeline
+        with self._lock:
+            if name not in self._pipelines:
+                self._pipelines[name] = dataclasses.replace(self.pipeline, detector=make_detector(name))
+            return self._pipelines[name]
 
     def predict(self, image_path: str | None) -> dict:
         """``{"faces": [{box, det_score, probabilities, emotion, confidence}, ...]}`` for one image."""
         faces = self.pipeline.analyze(load_upload(image_path))
         return {"faces": faces.to_records()}
 
-    def analyze_image(self, image_path: str | None) -> tuple[np.ndarray, list[list[Any]], dict]:
+    def analyze_image(self, image_path: str | None, detector: str | None = None) -> tuple[np.ndarray, list[list[Any]], dict]:
         """Annotated RGB image, per-face table and the ``/predict`` JSON."""
         img = load_upload(image_path)
-        faces = self.pipeline.analyze(img)
+        faces = self.with_detector(detector).analyze(img)
         return _rgb(annotate(img, faces)), faces_table(faces), {"faces": faces.to_records()}
 
     def webcam_frame(self, frame: np.ndarray | None, stream: StreamAnalyzer | None = None) -> tuple[np.ndarray | None, StreamAnalyzer]:
@@ -174,7 +189,7 @@ class Handlers:
         faces = stream.analyze(bgr)
         return _rgb(annotate(bgr, faces.display(smoothed=True))), stream
 
-    def analyze_video(self, video_path: str | None, stride: int, progress=None):
+    def analyze_video(self, video_path: str | None, stride: int, progress=None, detector: str | None = None):
         """Run the batch pipeline on an uploaded video: the output files (CSV, annotated mp4, summary
         JSON), a browser-playable annotated video and the emotions-over-time plot."""
         if video_path is None:
@@ -186,7 +201,7 @@ class Handlers:
                 progress(fraction, desc=message)
 
         try:
-            out = analyze_video(video_path, out_dir, self.pipeline, stride=max(1, int(stride)), annotate=True,
+            out = analyze_video(video_path, out_dir, self.with_detector(detector), stride=max(1, int(stride)), annotate=True,
                                 on_progress=on_progress)
         except DeepFERError as exc:  # name the upload, not the server's copy of it
             raise DeepFERError(str(exc).replace(str(video_path), Path(video_path).name)) from None
@@ -253,6 +268,13 @@ Facial emotion recognition: every face is found, boxed and classified into seven
 (see "Use via API" at the bottom of the page).  Uploads are limited to {mb} MB."""
 
 
+def detector_dropdown(pipeline: FacePipeline, elem_id: str) -> gr.Dropdown:
+    """Which face detector a tab uses (default: the served pipeline's)."""
+    names = [pipeline.detector.name] + [n for n in DETECTORS if n != pipeline.detector.name]
+    return gr.Dropdown(names, value=names[0], label="Face detector", elem_id=elem_id,
+                       info="yunet: turned and tilted faces too; haar: OpenCV's cascade; mtcnn: slow, needs TensorFlow")
+
+
 def build_app(pipeline: FacePipeline) -> gr.Blocks:
     """The Blocks app (not launched) serving ``pipeline``; see :func:`launch`."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # and analytics_enabled=False below: no telemetry
@@ -262,8 +284,8 @@ def build_app(pipeline: FacePipeline) -> gr.Blocks:
     webcam_frame = _user_errors(h.webcam_frame)
 
     @_user_errors
-    def analyze_video(video_path, stride, progress=gr.Progress()):  # noqa: B008 (Gradio injects progress)
-        return h.analyze_video(video_path, stride, progress)
+    def analyze_video(video_path, stride, detector, progress=gr.Progress()):  # noqa: B008 (Gradio injects progress)
+        return h.analyze_video(video_path, stride, progress, detector)
 
     # Every result (each webcam frame too) becomes a file in Gradio's cache: clear it as we go.
     with gr.Blocks(title="DeepFER", analytics_enabled=False, delete_cache=CACHE_CLEANUP) as demo:
@@ -272,6 +294,7 @@ def build_app(pipeline: FacePipeline) -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     image_in = upload_image(label="Photo", elem_id="image-in", sources=["upload", "clipboard"])
+                    image_detector = detector_dropdown(pipeline, "image-detector")
                     image_btn = gr.Button("Analyze", variant="primary", elem_id="image-analyze")
                 with gr.Column():
                     image_out = gr.Image(label="Faces and emotions", type="numpy", format="png", interactive=False, elem_id="image-out")
@@ -287,6 +310,7 @@ def build_app(pipeline: FacePipeline) -> gr.Blocks:
                 with gr.Column():
                     video_in = gr.Video(label="Video", sources=["upload"], elem_id="video-in")
                     stride = gr.Slider(1, 10, value=1, step=1, label="Analyse every n-th frame")
+                    video_detector = detector_dropdown(pipeline, "video-detector")
                     video_btn = gr.Button("Analyze video", variant="primary", elem_id="video-analyze")
                 with gr.Column():
                     video_out = gr.Video(label="Annotated video", interactive=False, elem_id="video-out")
@@ -301,12 +325,12 @@ def build_app(pipeline: FacePipeline) -> gr.Blocks:
         api_trigger.click(predict, api_in, api_out, api_name="predict", concurrency_limit=CONCURRENCY, concurrency_id="image",
                           api_description="Faces in an image: box [x, y, w, h], det_score, probabilities of 7 emotions, emotion, confidence.")
 
-        image_btn.click(analyze_image, image_in, [image_out, image_table, image_json], api_visibility="private",
+        image_btn.click(analyze_image, [image_in, image_detector], [image_out, image_table, image_json], api_visibility="private",
                         concurrency_limit=CONCURRENCY, concurrency_id="image")  # shares the API's slots
         cam_state = gr.State(None)  # the session's StreamAnalyzer, made on its first frame
         cam_in.stream(webcam_frame, [cam_in, cam_state], [cam_out, cam_state], stream_every=STREAM_EVERY_S, time_limit=STREAM_LIMIT_S,
                       concurrency_limit=CONCURRENCY, concurrency_id="webcam", api_visibility="private")
-        video_btn.click(analyze_video, [video_in, stride], [files_out, video_out, plot_out],
+        video_btn.click(analyze_video, [video_in, stride, video_detector], [files_out, video_out, plot_out],
                         concurrency_limit=1, concurrency_id="video", api_visibility="private")
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     return demo
