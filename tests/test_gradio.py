@@ -230,6 +230,9 @@ def test_webcam_frame_is_annotated(handlers, media):
     fresh_out, _ = handlers.webcam_frame(blank)
     assert np.array_equal(fresh_out, blank)  # no face: frame unchanged
     assert handlers.webcam_frame(None, stream) == (None, stream)
+    _, haar_stream = handlers.webcam_frame(rgb, stream, "haar")  # another detector: a new analyzer for the session
+    assert haar_stream is not stream and haar_stream.detector_name == "haar"
+    assert handlers.webcam_frame(rgb, haar_stream, "haar")[1] is haar_stream
 
 
 def test_video_tab_needs_no_batch_module(handlers, media, monkeypatch):

@@ -177,11 +177,14 @@ class Handlers:
         faces = self.with_detector(detector).analyze(img)
         return _rgb(annotate(img, faces)), faces_table(faces), {"faces": faces.to_records()}
 
-    def webcam_frame(self, frame: np.ndarray | None, stream: StreamAnalyzer | None = None) -> tuple[np.ndarray | None, StreamAnalyzer]:
+    def webcam_frame(self, frame: np.ndarray | None, stream: StreamAnalyzer | None = None,
+                     detector: str | None = None) -> tuple[np.ndarray | None, StreamAnalyzer]:
         """One RGB webcam frame in, the same frame with boxes, face ids and smoothed emotions out, and
-        the session's stream analyzer (created on its first frame) to pass back with the next one."""
-        if stream is None:
-            stream = StreamAnalyzer(self.pipeline, LIVE)
+        the session's stream analyzer (created on its first frame, and anew when the detector changes)
+        to pass back with the next one."""
+        pipe = self.with_detector(detector)
+        if stream is None or stream.detector_name != pipe.detector.name:
+            stream = StreamAnalyzer(pipe, LIVE)
         if frame is None:
             return None, stream
         frame = np.asarray(frame)
@@ -303,7 +306,9 @@ def build_app(pipeline: FacePipeline) -> gr.Blocks:
         with gr.Tab("Webcam"):
             gr.Markdown("Allow the browser to use the camera; annotated frames come back live.")
             with gr.Row():
-                cam_in = gr.Image(label="Webcam", sources=["webcam"], type="numpy", streaming=True, elem_id="webcam-in")
+                with gr.Column():
+                    cam_in = gr.Image(label="Webcam", sources=["webcam"], type="numpy", streaming=True, elem_id="webcam-in")
+                    cam_detector = detector_dropdown(pipeline, "webcam-detector")
                 cam_out = gr.Image(label="Faces and emotions", type="numpy", format="jpeg", streaming=True, interactive=False, elem_id="webcam-out")
         with gr.Tab("Video"):
             with gr.Row():
@@ -328,7 +333,7 @@ def build_app(pipeline: FacePipeline) -> gr.Blocks:
         image_btn.click(analyze_image, [image_in, image_detector], [image_out, image_table, image_json], api_visibility="private",
                         concurrency_limit=CONCURRENCY, concurrency_id="image")  # shares the API's slots
         cam_state = gr.State(None)  # the session's StreamAnalyzer, made on its first frame
-        cam_in.stream(webcam_frame, [cam_in, cam_state], [cam_out, cam_state], stream_every=STREAM_EVERY_S, time_limit=STREAM_LIMIT_S,
+        cam_in.stream(webcam_frame, [cam_in, cam_state, cam_detector], [cam_out, cam_state], stream_every=STREAM_EVERY_S, time_limit=STREAM_LIMIT_S,
                       concurrency_limit=CONCURRENCY, concurrency_id="webcam", api_visibility="private")
         video_btn.click(analyze_video, [video_in, stride, video_detector], [files_out, video_out, plot_out],
                         concurrency_limit=1, concurrency_id="video", api_visibility="private")
