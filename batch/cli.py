@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from deepfer.analysis.detect import DEFAULT_DETECTOR, DETECTOR_CHOICES, DETECTOR_HELP
+
 EPILOG = """outputs (in --out DIR):
   <video-stem>.csv            one row per (frame, face), and one per analyzed frame with no face
   <video-stem>.summary.json   share of time in each emotion and emotion segments, per face and overall
@@ -41,10 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", default="auto", choices=["auto", "openvino", "keras"],
                    help="auto (default): the int8 OpenVINO serving model when present, else Keras; keras: the .keras/.h5 "
                    "on TensorFlow (pip install -e '.[keras]')")
-    p.add_argument("--detector", default="yunet", choices=["yunet", "haar", "mtcnn"],
-                   help="face detector: yunet (default: finds turned and tilted faces too, no false positives on the shared "
-                   "media; weights in models/yunet/), haar (OpenCV's cascade, the default before YuNet) or mtcnn (slow; "
-                   "needs TensorFlow: pip install -e '.[mtcnn]')")
+    p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_CHOICES, help=f"face detector: {DETECTOR_HELP}")
     p.add_argument("--stride", type=int, default=1, metavar="N", help="analyze every Nth video frame (rows keep true frame numbers; default 1)")
     p.add_argument("--smooth", type=int, default=0, metavar="K",
                    help="also write smooth_<emotion> columns: moving average over each face's last K analyzed frames (default off)")

@@ -32,6 +32,8 @@ def test_home_page_reports_a_missing_model(monkeypatch, tmp_path):
 
 def test_analyze_upload_on_a_real_photo_and_a_corrupt_one(media):
     from dashboard.views.model import analyze_upload, load_pipeline
+
+    assert load_pipeline(detector="haar").classifier is load_pipeline().classifier  # one model per server process
     from deepfer.errors import DeepFERError
 
     pipe = load_pipeline()

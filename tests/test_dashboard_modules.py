@@ -288,8 +288,7 @@ def test_stream_finder_searches_the_whole_frame_only_every_n_frames(media):
                 full_calls.append(image.shape)
             return super().detect(image)
 
-    finder = FaceFinder(Counting(), LIVE.detect_every, LIVE.window, LIVE.max_coast, LIVE.full_max_side, LIVE.full_scale_factor,
-                        LIVE.full_min_size_frac)
+    finder = FaceFinder(Counting(), LIVE)
     boxes = [finder.find(frame).boxes for _ in range(14)]
     assert len(full_calls) == 3  # frames 0, 6 and 12; the others searched around the face only
     assert all(len(b) == 1 for b in boxes)

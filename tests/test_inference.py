@@ -82,3 +82,13 @@ def test_default_model_reaches_the_validation_target(shared):
     rep = classification_report(ds.labels, predict_proba(model, ds.images).argmax(1))
     assert rep["n"] == 3589
     assert rep["accuracy"] >= 0.68
+
+
+def test_switching_detectors_shares_the_classifier(pipeline):
+    from deepfer.errors import DeepFERError
+
+    haar = pipeline.with_detector("haar")
+    assert haar.detector.name == "haar" and haar.classifier is pipeline.classifier
+    assert pipeline.with_detector(None) is pipeline and pipeline.with_detector(pipeline.detector.name) is pipeline
+    with pytest.raises(DeepFERError, match="unknown detector"):
+        pipeline.with_detector("nope")

@@ -16,6 +16,7 @@ from pathlib import Path
 from batch.plan import Options, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import run_unit
+from deepfer.analysis.detect import DEFAULT_DETECTOR
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def progress_bar(total: float | None, desc: str, unit: str, enabled: bool, posit
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, position=position, leave=leave, dynamic_ncols=True)
 
 
-def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = "yunet",
+def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = DEFAULT_DETECTOR,
               stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None, resume: bool = False,
               progress: bool = True, on_progress: ProgressFn | None = None, pipeline=None) -> BatchReport:
     """Analyze images, videos and folders of them into ``out_dir``; see the module docstring.

@@ -35,6 +35,7 @@ from batch.errors import BatchError
 from batch.plan import IMAGE_CHUNK, ImageBlock, Options, VideoUnit, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import BlockResult, ImageResult, VideoResult, run_unit
+from deepfer.analysis.detect import DEFAULT_DETECTOR
 from deepfer.config import ENV_THREADS, REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def _start_ray(ray, address: str | None, workers: int | None) -> bool:
     return True
 
 
-def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = "yunet",
+def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = DEFAULT_DETECTOR,
                   stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None,
                   resume: bool = False, progress: bool = True, on_progress: ProgressFn | None = None,
                   address: str | None = None, workers: int | None = None, threads: int = 1,

@@ -8,29 +8,33 @@ import streamlit as st
 from deepfer.config import MAX_UPLOAD_MB
 from deepfer.errors import DeepFERError
 
-#: The detectors a page offers, the default first, with what each is good for.
-DETECTOR_HELP = ("yunet (default): finds turned and tilted faces, no false positives on the test media, fast; "
-                 "haar: OpenCV's cascade, misses turned faces; mtcnn: slow, needs TensorFlow (the mtcnn extra)")
-
 
 def detector_choice(container=st, key: str | None = None) -> str:
-    """A detector select box (default YuNet) in ``container``."""
-    return container.selectbox("Face detector", ["yunet", "haar", "mtcnn"], help=DETECTOR_HELP, key=key)
+    """A detector select box (the default detector first) in ``container``."""
+    from deepfer.analysis.detect import DETECTOR_CHOICES, DETECTOR_HELP
+
+    return container.selectbox("Face detector", DETECTOR_CHOICES, help=DETECTOR_HELP, key=key)
 
 
-def load_pipeline(model_path: str | None = None, detector: str = "yunet"):
-    """The detector + classifier for ``model_path`` (default: ``$DEEPFER_MODEL`` or the committed
-    model), loaded once per server process and shared by sessions (the classifier is thread-safe)."""
+def load_pipeline(model_path: str | None = None, detector: str | None = None):
+    """The classifier for ``model_path`` (default: ``$DEEPFER_MODEL`` or the committed model) with
+    ``detector`` (default: the default detector), loaded once per server process and shared by sessions
+    (the classifier is thread-safe); every detector shares the one loaded classifier."""
     from deepfer.config import default_model_path
 
-    return _cached_pipeline(str(model_path or default_model_path()), detector)
+    return _cached_with_detector(str(model_path or default_model_path()), detector or "")
 
 
 @st.cache_resource(show_spinner="Loading the emotion model...")
-def _cached_pipeline(model_path: str, detector: str):
+def _cached_pipeline(model_path: str):
     from deepfer.analysis.pipeline import FacePipeline
 
-    return FacePipeline.create(model_path, detector)
+    return FacePipeline.create(model_path)
+
+
+@st.cache_resource(show_spinner=False)
+def _cached_with_detector(model_path: str, detector: str):
+    return _cached_pipeline(model_path).with_detector(detector)
 
 
 def model_card(classifier) -> pd.DataFrame:

@@ -38,7 +38,7 @@ def save_uploads(files, folder: Path) -> list[Path]:
     return paths
 
 
-def run_uploads(files, *, stride: int = 1, smooth: int = 0, annotate: bool = True, detector: str = "yunet",
+def run_uploads(files, *, stride: int = 1, smooth: int = 0, annotate: bool = True, detector: str | None = None,
                 on_progress: Callable[[float, str], None] | None = None, workdir: Path | None = None) -> Path:
     """Save the uploads, run ``batch.engines.local.run_batch`` on them and return the output folder.
 

@@ -266,6 +266,11 @@ DETECTORS = {"haar": HaarDetector, "yunet": YuNetDetector, "mtcnn": MtcnnDetecto
 
 #: The detector every front end uses unless told otherwise.
 DEFAULT_DETECTOR = "yunet"
+#: Detector names as a user should be offered them: the default first.
+DETECTOR_CHOICES = [DEFAULT_DETECTOR] + [n for n in DETECTORS if n != DEFAULT_DETECTOR]
+#: One line on each, for help texts and tooltips.
+DETECTOR_HELP = ("yunet (default): finds turned and tilted faces too, fast; haar: OpenCV's cascade, misses turned faces; "
+                 "mtcnn: slow, needs TensorFlow (pip install -e '.[mtcnn]')")
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, **options) -> FaceDetector:

@@ -27,18 +27,19 @@ from deepfer.preprocess import to_gray
 log = logging.getLogger(__name__)
 
 
-@dataclasses.dataclass
-class FaceFinder:
-    """``find(frame) -> Faces`` (boxes and scores, no probabilities), frame after frame.
+@dataclasses.dataclass(frozen=True)
+class FinderSettings:
+    """How a :class:`FaceFinder` searches a stream (a :class:`~deepfer.analysis.stream.StreamSettings` is one).
 
-    ``full_max_side``: the longer side a frame is shrunk to for a full pass (Haar and YuNet);
-    ``full_scale_factor`` / ``full_min_size_frac``: the Haar settings of a full
-    pass on a video frame (a coarser pyramid on a smaller frame: faces in video are rarely tiny,
-    and this also removes most one-off false positives, measured on ``street_phone.mp4``);
-    ``None`` keeps the detector's own value.
+    ``detect_every``: a full Haar pass every N frames (YuNet and MTCNN: every frame); ``window``: the
+    local search window around a known face, in face sizes; ``max_coast``: frames a face not re-found
+    locally is carried over; ``full_max_side``: the longer side a frame is shrunk to for a full pass
+    (Haar and YuNet); ``full_scale_factor`` / ``full_min_size_frac``: the Haar settings of a full pass on
+    a video frame (a coarser pyramid on a smaller frame: faces in video are rarely tiny, and this also
+    removes most one-off false positives, measured on ``street_phone.mp4``); ``None`` keeps the
+    detector's own value.
     """
 
-    detector: FaceDetector
     detect_every: int = 10
     window: float = 1.8
     max_coast: int = 2
@@ -46,27 +47,34 @@ class FaceFinder:
     full_scale_factor: float | None = 1.2
     full_min_size_frac: float | None = None
 
-    def __post_init__(self) -> None:
-        self.detect_every = max(1, int(self.detect_every))
+
+class FaceFinder:
+    """``find(frame) -> Faces`` (boxes and scores, no probabilities), frame after frame."""
+
+    def __init__(self, detector: FaceDetector, settings: FinderSettings | None = None):
+        s = settings if settings is not None else FinderSettings()
+        self.detector = detector
+        self.detect_every = max(1, int(s.detect_every))
+        self.window = s.window
+        self.max_coast = s.max_coast
         self._count = 0
         self._prev: Faces | None = None
         self._coast: np.ndarray = np.zeros(0, np.int64)
-        if isinstance(self.detector, HaarDetector):
-            d = self.detector
+        if isinstance(detector, HaarDetector):
             full = {}
-            if self.full_max_side is not None:
-                full["max_side"] = min(d.max_side, self.full_max_side)
-            if self.full_scale_factor is not None:
-                full["scale_factor"] = max(d.scale_factor, self.full_scale_factor)
-            if self.full_min_size_frac is not None:
-                full["min_size_frac"] = self.full_min_size_frac
-            self._full = dataclasses.replace(d, **full)
-            self._local = dataclasses.replace(d, max_side=96, min_size_frac=0.4, min_size_px=8, scale_factor=1.1)
-        elif isinstance(self.detector, YuNetDetector) and self.full_max_side is not None:
-            self._full = dataclasses.replace(self.detector, max_side=min(self.detector.max_side, self.full_max_side))
+            if s.full_max_side is not None:
+                full["max_side"] = min(detector.max_side, s.full_max_side)
+            if s.full_scale_factor is not None:
+                full["scale_factor"] = max(detector.scale_factor, s.full_scale_factor)
+            if s.full_min_size_frac is not None:
+                full["min_size_frac"] = s.full_min_size_frac
+            self._full = dataclasses.replace(detector, **full)
+            self._local = dataclasses.replace(detector, max_side=96, min_size_frac=0.4, min_size_px=8, scale_factor=1.1)
+        elif isinstance(detector, YuNetDetector) and s.full_max_side is not None:
+            self._full = dataclasses.replace(detector, max_side=min(detector.max_side, s.full_max_side))
             self._local = None
         else:
-            self._full = self.detector
+            self._full = detector
             self._local = None
 
     @property

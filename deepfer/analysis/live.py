@@ -13,12 +13,11 @@ import queue
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from deepfer.analysis.annotate import annotate
-from deepfer.analysis.detect import make_detector
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.stream import LIVE, StreamAnalyzer
 from deepfer.errors import DeepFERError
@@ -69,8 +68,7 @@ class LiveProcessor:
 
     def _analyzer(self, name: str) -> StreamAnalyzer:
         if name not in self._analyzers:
-            pipe = self.pipeline if name == self.pipeline.detector.name else replace(self.pipeline, detector=make_detector(name))
-            self._analyzers[name] = StreamAnalyzer(pipe, self._settings)
+            self._analyzers[name] = StreamAnalyzer(self.pipeline.with_detector(name), self._settings)
         return self._analyzers[name]
 
     def configure(self, detector: str | None = None, min_confidence: float | None = None, smoothing: int | None = None) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,13 @@ class FacePipeline:
     def create(cls, model: str | None = None, detector: str = DEFAULT_DETECTOR, runtime: str = "auto", **detector_options) -> FacePipeline:
         """A model (default: the committed one, on its int8 OpenVINO serving model) and a detector by name."""
         return cls(EmotionClassifier.load(model, runtime=runtime), make_detector(detector, **detector_options))
+
+    def with_detector(self, name: str | None) -> FacePipeline:
+        """This pipeline with detector ``name`` (itself when ``name`` is empty or its own), sharing the classifier:
+        switching detectors never loads the model again.  An unknown name raises DeepFERError."""
+        if not name or name == self.detector.name:
+            return self
+        return replace(self, detector=make_detector(name))
 
     def crops(self, image: np.ndarray, faces: Faces) -> np.ndarray:
         """The ``(N, 48, 48, 1)`` uint8 crops the classifier sees for ``faces`` in ``image``."""

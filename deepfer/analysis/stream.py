@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepfer.analysis.finder import FaceFinder
+from deepfer.analysis.finder import FaceFinder, FinderSettings
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.track import FaceTracker, ProbabilitySmoother
 from deepfer.faces import Faces
@@ -30,17 +30,11 @@ from deepfer.preprocess import to_gray
 
 
 @dataclass(frozen=True)
-class StreamSettings:
-    """How a stream is analyzed.  ``detect_every``/``window``/``max_coast``/``full_*``: the face
-    finder (see :class:`FaceFinder`); ``smooth``: frames in each face's moving average (``<= 1``:
-    off); ``chunk``: frames whose faces are classified in one batch."""
+class StreamSettings(FinderSettings):
+    """How a stream is analyzed: the face finder's settings (:class:`FinderSettings`), and
+    ``smooth``: frames in each face's moving average (``<= 1``: off); ``chunk``: frames whose faces
+    are classified in one batch; ``track_*``: the tracker's matching."""
 
-    detect_every: int = 10
-    window: float = 1.8
-    max_coast: int = 2
-    full_max_side: int | None = 320
-    full_scale_factor: float | None = 1.2
-    full_min_size_frac: float | None = None
     smooth: int = 0
     chunk: int = 16
     track_iou: float = 0.3
@@ -88,8 +82,7 @@ class StreamAnalyzer:
         self.pipeline = pipeline
         self.settings = settings
         s = settings
-        self.finder = FaceFinder(pipeline.detector, s.detect_every, s.window, s.max_coast, s.full_max_side, s.full_scale_factor,
-                                 s.full_min_size_frac)
+        self.finder = FaceFinder(pipeline.detector, s)
         self.tracker = FaceTracker(iou_threshold=s.track_iou, max_missed=s.track_max_missed)
         self.smoother = ProbabilitySmoother(s.smooth)
 

@@ -16,7 +16,6 @@ keeps serving.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import html
 import logging
@@ -32,7 +31,7 @@ import numpy as np
 import PIL.Image
 
 from deepfer.analysis.annotate import annotate
-from deepfer.analysis.detect import DETECTORS, make_detector
+from deepfer.analysis.detect import DETECTOR_CHOICES, DETECTOR_HELP
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.stream import LIVE, StreamAnalyzer
 from deepfer.config import MAX_PIXELS, MAX_UPLOAD_MB
@@ -163,7 +162,7 @@ class Handlers:
             return self.pipeline
         with self._lock:
             if name not in self._pipelines:
-                self._pipelines[name] = dataclasses.replace(self.pipeline, detector=make_detector(name))
+                self._pipelines[name] = self.pipeline.with_detector(name)
             return self._pipelines[name]
 
     def predict(self, image_path: str | None) -> dict:
@@ -273,9 +272,8 @@ Facial emotion recognition: every face is found, boxed and classified into seven
 
 def detector_dropdown(pipeline: FacePipeline, elem_id: str) -> gr.Dropdown:
     """Which face detector a tab uses (default: the served pipeline's)."""
-    names = [pipeline.detector.name] + [n for n in DETECTORS if n != pipeline.detector.name]
-    return gr.Dropdown(names, value=names[0], label="Face detector", elem_id=elem_id,
-                       info="yunet: turned and tilted faces too; haar: OpenCV's cascade; mtcnn: slow, needs TensorFlow")
+    names = [pipeline.detector.name] + [n for n in DETECTOR_CHOICES if n != pipeline.detector.name]
+    return gr.Dropdown(names, value=names[0], label="Face detector", elem_id=elem_id, info=DETECTOR_HELP)
 
 
 def build_app(pipeline: FacePipeline) -> gr.Blocks:
