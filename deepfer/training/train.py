@@ -443,10 +443,13 @@ def export(cfg: TrainConfig, state: TrainState, out: Path, best_weights: Path, d
 
 def _export_serving(keras_path: Path, model, train_ds: FaceDataset, val_ds: FaceDataset) -> None:
     """The int8 serving model beside the exported one (``python -m deepfer export`` does the same later)."""
+    import importlib.util
+
     from deepfer.model.runtimes import openvino_available
 
-    if not openvino_available():
-        log.warning("OpenVINO is not installed: no serving model written; run `python -m deepfer export --model %s`", keras_path)
+    if not openvino_available() or importlib.util.find_spec("nncf") is None:
+        log.warning("OpenVINO or NNCF is not installed (pip install -e '.[train]'): no serving model written; "
+                    "run `python -m deepfer export --model %s` once they are", keras_path)
         return
     from deepfer.training.export import export_serving, format_export
 
