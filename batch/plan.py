@@ -4,16 +4,20 @@ output folders' checks, and what ``--resume`` can keep.  Both engines start from
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from batch.errors import BatchError
-from deepfer.media import media_kind
+from batch.errors import BatchError, describe
+from batch.inputs import InputItem, Skip, collect_inputs
+from batch.manifest import Manifest, Source
 from deepfer.outputs.columns import IMAGE_COLUMNS
-from deepfer.outputs.layout import IMAGES_CSV, RESERVED_STEMS, VideoOutputs, video_outputs
+from deepfer.outputs.layout import ANNOTATED_SUFFIX, IMAGES_CSV, VideoOutputs, is_run_file, reserved_stem, video_outputs
 from deepfer.outputs.sinks import CSVSink, read_rows
 
 log = logging.getLogger(__name__)
@@ -22,78 +26,28 @@ log = logging.getLogger(__name__)
 IMAGE_CHUNK = 256
 
 
-@dataclass(frozen=True)
-class InputItem:
-    """One input file; ``kind`` is ``image``, ``video`` or ``unknown`` (not a media suffix)."""
-
-    path: Path
-    kind: str
-
-
-def kind_of(path: Path) -> str:
-    return media_kind(path)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
-
-
-def collect_inputs(inputs: list[str | Path], exclude: list[Path | None] = ()) -> list[InputItem]:
-    """Expand ``inputs`` in the order given; folders recursively, sorted, media suffixes only.
-
-    Files named explicitly are kept whatever their suffix (an unknown one is reported as an
-    error later, not silently dropped).  Files under ``exclude`` folders (the output folders)
-    are skipped, and duplicates are listed once.  Missing inputs fail fast with :class:`BatchError`.
-    """
-    if not inputs:
-        raise BatchError("no inputs given: name image files, video files or folders")
-    missing = [str(p) for p in inputs if not Path(p).exists()]
-    if missing:
-        raise BatchError("input not found: " + ", ".join(missing))
-    items: list[InputItem] = []
-    seen: set[Path] = set()
-
-    def add(p: Path) -> None:
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            items.append(InputItem(p, kind_of(p)))
-
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(
-                (f for f in p.rglob("*") if f.is_file() and kind_of(f) != "unknown"
-                 and not any(part.startswith(".") for part in f.relative_to(p).parts)),
-                key=lambda f: f.as_posix(),
-            )
-            # output folders inside an input folder are not inputs (an --out equal to the input folder is)
-            skip = [ex for ex in exclude if ex is not None and _inside(ex, p) and ex.resolve() != p.resolve()]
-            found = [f for f in found if not any(_inside(f, ex) for ex in skip)]
-            if not found:
-                log.warning("%s: no image or video files in this folder", p)
-            for f in found:
-                add(f)
-        else:
-            add(p)
-    return items
-
-
-def video_stems(items: list[InputItem]) -> dict[Path, str]:
-    """A unique output stem per video: its file stem, with ``_2``, ``_3``... for repeated stems."""
+def video_stems(items: list[InputItem], manifest: Manifest | None = None, sources: dict[Path, Source] | None = None) -> dict[Path, str]:
+    """A unique output stem per video: the stem an earlier run into the folder gave the same source
+    (``manifest``), else its file stem, with ``_2``, ``_3``... when that is taken (by another video
+    of this run, another source in the manifest, or a run file: :func:`~deepfer.outputs.layout.reserved_stem`).
+    Case is ignored (folders on macOS and Windows are case-insensitive)."""
+    manifest = manifest or Manifest(Path("."))
+    sources = sources or {}
     stems: dict[Path, str] = {}
-    used: set[str] = set()
-    for it in items:
-        if it.kind != "video":
+    used = {s.lower() for s in manifest.videos}
+    videos = [it for it in items if it.kind == "video"]
+    for it in videos:  # first the stems earlier runs gave: a new input never takes one
+        src = sources.get(it.path)
+        if src is not None and (stem := manifest.stem_of(src.path)) is not None:
+            stems[it.path] = stem
+    for it in videos:
+        if it.path in stems:
             continue
-        stem, n = it.path.stem, 1
-        while stem.lower() in used or stem.lower() in RESERVED_STEMS:
+        base = it.path.stem if not reserved_stem(it.path.stem) else it.path.stem.lstrip(".") or "video"
+        stem, n = base, 1
+        while stem.lower() in used or reserved_stem(stem):
             n += 1
-            stem = f"{it.path.stem}_{n}"
+            stem = f"{base}_{n}"
         used.add(stem.lower())
         stems[it.path] = stem
     return stems
@@ -119,10 +73,14 @@ def _check_out_dir(out_dir: Path) -> None:
 
 @dataclass(frozen=True)
 class VideoUnit:
-    """One video, analyzed whole into the output folder's files of ``stem``."""
+    """One video, analyzed whole into the output folder's files of ``stem``; ``key``: a digest of its
+    source and settings naming its checkpoints; ``resume``: continue from its last checkpoint (if the
+    key matches) rather than from the start."""
 
     path: Path
     stem: str
+    key: str | None = None
+    resume: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,22 +101,27 @@ class Options:
 
 
 class ImageRun:
-    """``images.csv`` for all images of a run, resumable: images already in it are not redone."""
+    """``images.csv`` for all images of a run, resumable: rows of images the manifest says were made
+    from the same file with the same settings are kept, any other image is redone."""
 
-    def __init__(self, out_dir: Path, resume: bool):
+    def __init__(self, out_dir: Path, resume: bool, keep: set[str] = frozenset()):
         self.path = out_dir / IMAGES_CSV
         self.sink = CSVSink(self.path, IMAGE_COLUMNS)
         previous: list[dict] = []
         if resume:
             for src in (self.sink.tmp, self.path):  # an interrupted run's partial file first
                 if src.is_file():
-                    previous = read_rows(src)
+                    try:
+                        previous = read_rows(src)
+                    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+                        log.warning("%s is unreadable (%s): its images are redone", src, exc)
+                        previous = []
                     if src == self.sink.tmp and previous:  # the last image may be incomplete: redo it
-                        last = previous[-1]["path"]
-                        previous = [r for r in previous if r["path"] != last]
+                        last = previous[-1].get("path")
+                        previous = [r for r in previous if r.get("path") != last]
                     break
-        self.previous = previous
-        self.done = {r["path"] for r in previous}
+        self.previous = [r for r in previous if r.get("path") in keep]
+        self.done = {r["path"] for r in self.previous}
         self.opened = False
 
     def open(self) -> None:
@@ -177,30 +140,26 @@ class ImageRun:
         return self.path if self.path.is_file() else None
 
 
-def video_done(out: VideoOutputs, options: Options) -> bool:
-    """Whether ``out`` holds a complete result made with the same stride and smoothing (``--resume`` keeps it)."""
-    if not (out.csv_path.is_file() and out.summary_path.is_file()):
-        return False
-    if options.annotate and not (out.annotated_path is not None and out.annotated_path.is_file()):
-        return False
-    try:
-        summary = json.loads(out.summary_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return summary.get("stride") == options.stride and summary.get("smooth") == options.smooth
-
-
 @dataclass
 class Plan:
-    """A run's inputs in order and its units of work (what is already done is not a unit)."""
+    """A run's inputs in order and its units of work (what is already done is not a unit).
+
+    ``settings``: what the model, runtime and detector are (:func:`~batch.manifest.analysis_settings`);
+    ``sources``: each readable input's fingerprint; ``manifest``: the output folder's, updated as units finish.
+    """
 
     out_dir: Path
     sort_dir: Path | None
     options: Options
+    settings: dict
     items: list[InputItem]
+    skips: list[Skip]
+    sources: dict[Path, Source]
+    manifest: Manifest
     stems: dict[Path, str]
     image_run: ImageRun
     unknown: list[InputItem] = field(default_factory=list)
+    unreadable: dict[Path, str] = field(default_factory=dict)
     images_done: list[InputItem] = field(default_factory=list)
     blocks: list[ImageBlock] = field(default_factory=list)
     videos_done: list[InputItem] = field(default_factory=list)
@@ -208,36 +167,111 @@ class Plan:
 
     @property
     def images(self) -> list[InputItem]:
-        return [it for it in self.items if it.kind == "image"]
+        return [it for it in self.items if it.kind == "image" and it.path not in self.unreadable]
 
     def outputs_of(self, unit: VideoUnit) -> VideoOutputs:
         return video_outputs(self.out_dir, unit.stem, annotated=self.options.annotate)
 
+    def video_settings(self, annotate: bool | None = None) -> dict:
+        """The settings a video's outputs record (analysis settings + stride, smoothing, annotation)."""
+        o = self.options
+        return {"stride": o.stride, "smooth": o.smooth, "annotate": o.annotate if annotate is None else annotate, **self.settings}
+
+    def video_done(self, it: InputItem) -> bool:
+        """Whether the folder holds this video's complete outputs, made from this file with these settings
+        (outputs made with ``--annotate`` also serve a run without it)."""
+        stem, src = self.stems[it.path], self.sources[it.path]
+        annotations = (True,) if self.options.annotate else (False, True)
+        if not any(self.manifest.video_matches(stem, src, self.video_settings(a)) for a in annotations):
+            return False
+        out = video_outputs(self.out_dir, stem, annotated=self.manifest.videos[stem]["settings"]["annotate"])
+        return all(p.is_file() for p in out.files())
+
+    def mark_video(self, unit: VideoUnit, status: str, outputs: VideoOutputs | None = None) -> None:
+        """Record (and save) that ``unit``'s outputs are being made (``partial``) or finished (``done``)."""
+        out = outputs or self.outputs_of(unit)
+        self.manifest.set_video(unit.stem, self.sources[unit.path], self.video_settings(), [p.name for p in out.files()], status)
+        self.manifest.save()
+
+    def mark_images(self, paths: list[Path]) -> None:
+        """Record (and save) that the rows of these images are in ``images.csv``."""
+        for p in paths:
+            self.manifest.set_image(self.sources[p], self.settings)
+        self.manifest.save()
+
+
+def _fingerprints(items: list[InputItem]) -> tuple[dict[Path, Source], dict[Path, str]]:
+    """Each media input's :class:`Source`, or why it cannot be read (an error row later)."""
+    sources, unreadable = {}, {}
+    for it in items:
+        if it.kind == "unknown":
+            continue
+        try:
+            sources[it.path] = Source.of(it.path)
+        except OSError as exc:
+            unreadable[it.path] = describe(exc)
+    return sources, unreadable
+
+
+def _output_filter(out_dir: Path, sort_dir: Path | None, manifest: Manifest, inputs: list[str | Path]):
+    """``is_output(path)`` for :func:`~batch.inputs.collect_inputs`: the output and ``--sort-into``
+    folders when they lie inside an input folder, and, when the output folder *is* an input folder,
+    the run's own files in it (run files, unfinished files, outputs the manifest lists, annotated videos)."""
+    out_real = out_dir.resolve()
+    folders = {f.resolve() for f in (out_dir, sort_dir) if f is not None} - {Path(p).resolve() for p in inputs}
+    outputs = manifest.output_names()
+
+    def is_output(p: Path) -> bool:
+        real = p.resolve()
+        if real in folders:
+            return True
+        if real.parent != out_real:
+            return False
+        return is_run_file(p.name) or p.name in outputs or p.name.endswith(ANNOTATED_SUFFIX)
+
+    return is_output
+
 
 def plan_run(inputs: list[str | Path], out_dir: str | Path, sort_into: str | Path | None, options: Options,
-             resume: bool, image_chunk: int | None = None) -> Plan:
-    """Check the options and output folders, find the inputs and cut the run into units."""
+             resume: bool, settings: Callable[[], dict], image_chunk: int | None = None) -> Plan:
+    """Check the options and output folders, find the inputs and cut the run into units.
+
+    ``settings()``: the run's :func:`~batch.manifest.analysis_settings`, asked for once the inputs
+    and folders are known to be usable (a wrong option fails before any model file is read).
+
+    Without ``resume`` every input is analyzed again, but the manifest's stems are kept (an input's
+    output names do not change from run to run).
+    """
     check_options(stride=options.stride, smooth=options.smooth)
     out_dir = Path(out_dir)
     sort_dir = Path(sort_into) if sort_into is not None else None
-    items = collect_inputs(inputs, exclude=[out_dir, sort_dir])
-    if not items:
+    manifest = Manifest.load(out_dir)
+    found = collect_inputs(inputs, is_output=_output_filter(out_dir, sort_dir, manifest, inputs))
+    if not found.items and not found.errors:
         raise BatchError("no image or video files found in: " + ", ".join(str(p) for p in inputs))
     _check_out_dir(out_dir)
     if sort_dir is not None:
         _check_out_dir(sort_dir)
-    plan = Plan(out_dir, sort_dir, options, items, video_stems(items), ImageRun(out_dir, resume))
+    items = found.items
+    settings = settings()
+    sources, unreadable = _fingerprints(items)
+    if not resume:  # a new run: image rows of earlier runs are dropped from images.csv, so from the manifest too
+        manifest.images = {}
+    keep = {str(it.path) for it in items if it.kind == "image" and it.path in sources and manifest.image_matches(sources[it.path], settings)}
+    plan = Plan(out_dir, sort_dir, options, settings, items, found.skips, sources, manifest,
+                video_stems([it for it in items if it.path in sources], manifest, sources), ImageRun(out_dir, resume, keep))
     plan.unknown = [it for it in items if it.kind == "unknown"]
+    plan.unreadable = unreadable
     todo = []
     for it in plan.images:
         (plan.images_done if str(it.path) in plan.image_run.done else todo).append(it)
     size = image_chunk or IMAGE_CHUNK
     plan.blocks = [ImageBlock(i, tuple(it.path for it in todo[s : s + size])) for i, s in enumerate(range(0, len(todo), size))]
     for it in items:
-        if it.kind == "video":
-            unit = VideoUnit(it.path, plan.stems[it.path])
-            if resume and video_done(plan.outputs_of(unit), options):
+        if it.kind == "video" and it.path in sources:
+            if resume and plan.video_done(it):
                 plan.videos_done.append(it)
             else:
-                plan.videos.append(unit)
+                key = hashlib.sha256(json.dumps([asdict(sources[it.path]), plan.video_settings()], sort_keys=True).encode()).hexdigest()
+                plan.videos.append(VideoUnit(it.path, plan.stems[it.path], key, resume))
     return plan

@@ -17,8 +17,8 @@ from batch.errors import BatchError, describe
 from batch.plan import InputItem, Plan, VideoUnit
 from batch.units import BlockResult, VideoResult
 from deepfer.faces import Faces
-from deepfer.outputs.columns import ERROR_COLUMNS, error_row, image_rows
-from deepfer.outputs.layout import ERRORS_CSV, VideoOutputs
+from deepfer.outputs.columns import ERROR_COLUMNS, SKIPPED_COLUMNS, error_row, image_rows
+from deepfer.outputs.layout import ERRORS_CSV, SKIPPED_CSV, VideoOutputs
 from deepfer.outputs.sinks import CSVSink
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,11 @@ class BatchReport:
     images_csv: Path | None = None
     errors_csv: Path | None = None
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: inputs whose complete outputs were kept (``--resume``)
     skipped: list[str] = field(default_factory=list)
+    #: files found in input folders and not analyzed (not media, hidden), with the reason: ``skipped.csv``
+    not_analyzed: list[tuple[str, str]] = field(default_factory=list)
+    skipped_csv: Path | None = None
     inputs: int = 0
     videos_analyzed: int = 0
     images: int = 0
@@ -55,6 +59,8 @@ class BatchReport:
         if self.skipped:
             parts.append(f"{len(self.skipped)} already done")
         line = f"{self.inputs} input(s): " + "; ".join(parts) + f" -> {self.out_dir} in {self.seconds:.1f} s"
+        if self.not_analyzed:
+            line += f"; {len(self.not_analyzed)} file(s) in the input folders were not media, see {self.skipped_csv}"
         if self.errors:
             line += f"; {len(self.errors)} FAILED, see {self.errors_csv}"
         return line
@@ -105,9 +111,23 @@ class RunWriter:
         self.errors.write_rows([error_row(path, message)])
 
     def start(self) -> None:
-        """Before any unit: unsupported inputs become errors, images already in ``images.csv`` are skipped."""
+        """Before any unit: unsupported or unreadable inputs, unlistable folders and broken links become errors,
+        other files found in input folders are listed in ``skipped.csv``, finished images are skipped."""
         for it in self.plan.unknown:
             self.fail(it.path, str(BatchError(f"{it.path}: not an image or video file (unsupported type {it.path.suffix or 'without suffix'!r})")))
+        for path, message in self.plan.unreadable.items():
+            self.fail(path, message)
+        for skip in self.plan.skips:
+            if skip.error:
+                self.fail(skip.path, f"{skip.path}: {skip.reason}")
+            else:
+                self.report.not_analyzed.append((str(skip.path), skip.reason))
+        if self.report.not_analyzed:
+            with CSVSink(self.plan.out_dir / SKIPPED_CSV, SKIPPED_COLUMNS) as sink:
+                sink.write_rows([{"path": p, "reason": r} for p, r in self.report.not_analyzed])
+                self.report.skipped_csv = sink.commit()
+        else:
+            (self.plan.out_dir / SKIPPED_CSV).unlink(missing_ok=True)  # an earlier run's list is not this run's
         for it in self.plan.images_done:
             self.report.skipped.append(str(it.path))
             self.report.outputs[str(it.path)] = [self.plan.image_run.path]
@@ -134,6 +154,11 @@ class RunWriter:
             self.report.images += 1
             self.report.image_faces += len(r.faces)
         self.plan.image_run.write_rows(rows)  # one write per block; on resume a cut-off last image is redone
+        self.plan.mark_images([r.path for r in result.images if r.faces is not None])  # after the rows: a crash between redoes them
+
+    def video_started(self, unit: VideoUnit) -> None:
+        """Before a video's files are written: the manifest says whose they are."""
+        self.plan.mark_video(unit, "partial")
 
     def video_skipped(self, it: InputItem) -> None:
         out = self.plan.outputs_of(VideoUnit(it.path, self.plan.stems[it.path]))
@@ -146,6 +171,7 @@ class RunWriter:
             self.fail(result.path, result.error)
             return
         out = result.outputs
+        self.plan.mark_video(VideoUnit(result.path, out.stem), "done", out)
         self.report.videos[str(result.path)] = out
         self.report.outputs[str(result.path)] = out.files()
         s = json.loads(out.summary_path.read_text(encoding="utf-8"))

@@ -74,7 +74,8 @@ def run_unit(unit: VideoUnit | ImageBlock, pipeline: FacePipeline, out_dir: str 
 
     try:
         outputs = analyze_video(unit.path, out_dir, pipeline, stride=options.stride, smooth=options.smooth, annotate=options.annotate,
-                                stem=unit.stem, on_progress=on_progress, progress=progress)
+                                stem=unit.stem, on_progress=on_progress, progress=progress,
+                                checkpoint_key=unit.key, resume=unit.resume)
     except Exception as exc:  # one bad video never stops the run
         return VideoResult(unit.path, error=describe(exc))
     return VideoResult(unit.path, outputs=outputs)

@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 
 from deepfer.labels import EMOTIONS
+from deepfer.state import stateful
 
 #: Per-face columns, in this order, of every CSV DeepFER writes.
 FACE_COLUMNS: tuple[str, ...] = ("face_id", "x", "y", "w", "h", "det_score", *EMOTIONS, "emotion", "confidence")
 
 
+@stateful
 @dataclass(frozen=True)
 class Faces:
     """Faces in one image: ``N`` boxes ``(x, y, w, h)`` in pixels, detector scores, and, once

@@ -187,7 +187,7 @@ def test_unreachable_cluster_fails_fast_with_a_message(tmp_path, capsys):
 
 def test_videos_are_handed_out_biggest_first(tmp_path):
     from batch.engines.ray import largest_first
-    from batch.plan import InputItem
+    from batch.inputs import InputItem
 
     sizes = {"short.mp4": 10, "long.mp4": 1000, "medium.mp4": 100, "same.mp4": 100}
     items = []

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from batch.errors import BatchError
-from batch.plan import collect_inputs, video_stems
+from batch.inputs import collect_inputs
+from batch.plan import video_stems
 from deepfer.faces import FACE_COLUMNS
 from deepfer.fileio import write_json_atomic
 from deepfer.outputs.columns import IMAGE_COLUMNS, SMOOTH_COLUMNS, VIDEO_COLUMNS
@@ -63,9 +64,12 @@ def test_collect_inputs(tmp_path):
     (tmp_path / "in" / "out" / "old.annotated.mp4").write_bytes(b"x")
     explicit = tmp_path / "weird.dat"
     explicit.write_bytes(b"x")
-    items = collect_inputs([tmp_path / "in", explicit, tmp_path / "in" / "b.jpg"], exclude=[tmp_path / "in" / "out"])
+    out = tmp_path / "in" / "out"
+    found = collect_inputs([tmp_path / "in", explicit, tmp_path / "in" / "b.jpg"], is_output=lambda p: p == out)
+    items = found.items
     names = [(it.path.relative_to(tmp_path).as_posix(), it.kind) for it in items]
     assert names == [("in/a.mp4", "video"), ("in/b.jpg", "image"), ("in/sub/a.mov", "video"), ("in/sub/c.PNG", "image"), ("weird.dat", "unknown")]
+    assert [(s.path.name, s.reason, s.error) for s in found.skips] == [("notes.txt", "not an image or video file (.txt)", False)]
     stems = video_stems(items)
     assert sorted(stems.values()) == ["a", "a_2"]
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from batch.manifest import pipeline_settings, requested_settings
 from batch.plan import Options, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import run_unit
@@ -41,13 +42,14 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     """
     t0 = time.perf_counter()
     options = Options(stride=stride, smooth=smooth, annotate=annotate)
-    plan = plan_run(inputs, out_dir, sort_into, options, resume)
+    plan = plan_run(inputs, out_dir, sort_into, options, resume,
+                    lambda: pipeline_settings(pipeline) if pipeline is not None else requested_settings(model, runtime, detector))
     if pipeline is None:
         from deepfer.analysis.pipeline import FacePipeline
 
         pipeline = FacePipeline.create(model, detector, runtime=runtime)
     report = BatchReport(plan.out_dir, inputs=len(plan.items))
-    total = len(plan.items)
+    total = max(1, len(plan.items))
     done = {"n": 0}
     overall = progress_bar(total, "batch", "file", progress, position=0)
 
@@ -64,15 +66,16 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     try:
         with RunWriter(plan, report) as writer:
             writer.start()
-            for it in plan.unknown + plan.images_done:
-                step(str(it.path))
+            for _ in range(len(plan.unknown) + len(plan.unreadable) + len(plan.images_done)):
+                step("already done or not readable")
             for block in plan.blocks:
                 writer.block(run_unit(block, pipeline, plan.out_dir, options, on_image=lambda p: step(str(p))))
             todo = {unit.path: unit for unit in plan.videos}
             for it in plan.items:  # videos in input order, done ones (--resume) kept
-                if it.kind != "video":
+                if it.kind != "video" or it.path in plan.unreadable:
                     continue
                 if it.path in todo:
+                    writer.video_started(todo[it.path])
                     writer.video(run_unit(todo[it.path], pipeline, plan.out_dir, options, on_progress=video_progress, progress=progress))
                 else:
                     writer.video_skipped(it)

@@ -32,6 +32,7 @@ import numpy as np
 
 from batch.engines.local import ProgressFn, progress_bar
 from batch.errors import BatchError
+from batch.manifest import requested_settings
 from batch.plan import IMAGE_CHUNK, ImageBlock, Options, VideoUnit, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import BlockResult, ImageResult, VideoResult, run_unit
@@ -97,9 +98,7 @@ class BatchWorker:
                 os.environ[key] = value
         import cv2
 
-        from deepfer.model.classifier import resolve_model
-
-        if resolve_model(model, runtime)[0] == "keras":  # TensorFlow only where the Keras runtime runs
+            if resolve_model(model, runtime)[0] == "keras":  # TensorFlow only where the Keras runtime runs
             import tensorflow as tf
 
             try:  # only possible before TensorFlow has run anything (a fresh worker process)
@@ -228,10 +227,8 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
         raise BatchError(f"--workers must be at least 1, got {workers}")
     if model is not None and not Path(model).is_file():
         raise BatchError(f"model file not found: {model}")
-    from deepfer.model.classifier import resolve_model
-
-    resolve_model(model, runtime)  # a wrong runtime or a missing serving model fails here, not in every worker
-    plan = plan_run(inputs, out_dir, sort_into, options, resume, image_chunk=IMAGE_CHUNK)
+    # a wrong runtime or a missing serving model fails here, not in every worker
+    plan = plan_run(inputs, out_dir, sort_into, options, resume, lambda: requested_settings(model, runtime, detector), image_chunk=IMAGE_CHUNK)
     ray = import_ray()
     report = BatchReport(plan.out_dir, inputs=len(plan.items))
     blocks, videos = plan.blocks, plan.videos
@@ -247,14 +244,14 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
         overall.n = done["n"] + in_flight
         overall.refresh()
         if on_progress is not None:
-            on_progress((done["n"] + in_flight) / len(plan.items), message)
+            on_progress((done["n"] + in_flight) / max(1, len(plan.items)), message)
 
     started = False
     actors: list = []
     try:
         with RunWriter(plan, report) as writer:
             writer.start()
-            step(len(plan.unknown) + len(plan.images_done), "already done or not media")
+            step(len(plan.unknown) + len(plan.unreadable) + len(plan.images_done), "already done or not readable")
             # image blocks are written as soon as all blocks before them are (an interrupted run keeps them for
             # --resume, and at most a few blocks wait in memory); video results are kept for the end
             waiting: dict[int, tuple[int | None, BlockResult]] = {}
@@ -265,6 +262,8 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 nonlocal next_block
                 if kind == "video":
                     video_results[i] = (pid, res)
+                    if res.outputs is not None:  # finished files are known as soon as they are in place
+                        plan.mark_video(videos[i], "done", res.outputs)
                     return
                 waiting[i] = (pid, res)
                 while next_block in waiting:
@@ -294,13 +293,15 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 log.info("%d Ray worker(s) ready: pids %s", n, pids)
                 if on_ready is not None:
                     on_ready(pids)
+                for unit in videos:
+                    writer.video_started(unit)
                 units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
                 _schedule(ray, actors, units, videos, blocks, plan.out_dir.resolve(), options, step, on_result, progress_queue)
             assert next_block == len(blocks) and not waiting, "every image block is written"
             # ...then videos, in input order
             todo = {unit.path: i for i, unit in enumerate(videos)}
             for it in plan.items:
-                if it.kind != "video":
+                if it.kind != "video" or it.path in plan.unreadable:
                     continue
                 if it.path in todo:
                     pid, res = video_results[todo[it.path]]

@@ -51,6 +51,8 @@ class FinderSettings:
 class FaceFinder:
     """``find(frame) -> Faces`` (boxes and scores, no probabilities), frame after frame."""
 
+    STATE_ATTRS = ("_count", "_prev", "_coast")
+
     def __init__(self, detector: FaceDetector, settings: FinderSettings | None = None):
         s = settings if settings is not None else FinderSettings()
         self.detector = detector

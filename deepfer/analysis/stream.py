@@ -27,6 +27,7 @@ from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.track import FaceTracker, ProbabilitySmoother
 from deepfer.faces import Faces
 from deepfer.preprocess import to_gray
+from deepfer.state import restore, snapshot
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,8 @@ class StreamAnalyzer:
         self.finder = FaceFinder(pipeline.detector, s)
         self.tracker = FaceTracker(iou_threshold=s.track_iou, max_missed=s.track_max_missed)
         self.smoother = ProbabilitySmoother(s.smooth)
+        #: states saved by :meth:`run` (``snapshot_every``), by the index of the frame they follow
+        self.snapshots: dict[int, dict] = {}
 
     @property
     def detector_name(self) -> str:
@@ -94,6 +97,12 @@ class StreamAnalyzer:
         self.finder.reset()
         self.tracker.reset()
         self.smoother.reset()
+
+    def load_state(self, state: dict) -> None:
+        """Continue a stream from a state :meth:`run` saved in :attr:`snapshots` (see :mod:`deepfer.state`)."""
+        restore(self.finder, state["finder"])
+        restore(self.tracker, state["tracker"])
+        restore(self.smoother, state["smoother"])
 
     def set_smoothing(self, frames: int) -> None:
         """Change the smoothing window (history is dropped when it changes)."""
@@ -107,32 +116,46 @@ class StreamAnalyzer:
         faces = self.tracker.update(self.finder.find(gray))
         return _Located(index, timestamp_s, frame if keep_frame else None, faces, self.pipeline.crops(gray, faces))
 
-    def _classify(self, located: list[_Located]) -> list[AnalyzedFrame]:
-        """Classify the faces of ``located`` frames in one batch, then smooth them in frame order."""
+    def _classify(self, located: list[_Located], state: dict | None = None) -> list[AnalyzedFrame]:
+        """Classify the faces of ``located`` frames in one batch, then smooth them in frame order;
+        ``state``: the finder's and tracker's state after these frames, completed with the smoother's
+        and kept in :attr:`snapshots`."""
         probs = self.pipeline.predict([loc.crops for loc in located])
         out = []
         for loc, p in zip(located, probs):
             faces = loc.faces.with_probs(p)
             faces = faces.with_smoothed(self.smoother.update(faces))
             out.append(AnalyzedFrame(loc.index, loc.timestamp_s, loc.frame, faces))
+        if state is not None:
+            self.snapshots[located[-1].index] = {**state, "smoother": snapshot(self.smoother)}
         return out
 
     def analyze(self, frame: np.ndarray, index: int = 0, timestamp_s: float = 0.0) -> Faces:
         """One frame at once (a camera): its faces with probabilities, ids and smoothed probabilities."""
         return self._classify([self._locate(index, timestamp_s, frame, False)])[0].faces
 
-    def run(self, frames: Iterable[tuple[int, float, np.ndarray]], keep_frames: bool = False) -> Iterator[list[AnalyzedFrame]]:
+    def run(self, frames: Iterable[tuple[int, float, np.ndarray]], keep_frames: bool = False,
+            snapshot_every: int = 0) -> Iterator[list[AnalyzedFrame]]:
         """Analyze ``(index, timestamp_s, frame)`` tuples; yield the results in chunks of
         ``settings.chunk`` frames, in order.  Classifying one chunk overlaps finding the faces of the
-        next (one classifier thread, so chunks stay in order); at most two chunks are held."""
+        next (one classifier thread, so chunks stay in order); at most two chunks are held.
+
+        ``snapshot_every=n``: after every ``n``-th full chunk, the analyzer's state as it stood right
+        after that chunk's last frame goes to ``snapshots[last_frame_index]`` (before the chunk is
+        yielded), for :meth:`load_state` to continue from there with exactly the same results."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
         pending: Future | None = None
         chunk: list[_Located] = []
+        chunks = 0
         try:
             for index, ts, frame in frames:
                 chunk.append(self._locate(index, ts, frame, keep_frames))
                 if len(chunk) >= self.settings.chunk:
-                    previous, pending = pending, pool.submit(self._classify, chunk)
+                    chunks += 1
+                    state = None
+                    if snapshot_every and chunks % snapshot_every == 0:
+                        state = {"finder": snapshot(self.finder), "tracker": snapshot(self.tracker)}
+                    previous, pending = pending, pool.submit(self._classify, chunk, state)
                     chunk = []
                     if previous is not None:
                         yield previous.result()

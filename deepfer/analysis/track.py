@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepfer.faces import Faces, iou_matrix
+from deepfer.state import stateful
 
 
+@stateful
 @dataclass
 class _Track:
     id: int
@@ -34,6 +36,8 @@ class FaceTracker:
     iou_threshold: float = 0.3
     max_missed: int = 10
     max_center_shift: float = 0.6
+    #: what :func:`deepfer.state.snapshot` saves (a video resumed mid-way continues its ids)
+    STATE_ATTRS = ("_tracks", "_next_id")
     _tracks: list[_Track] = field(default_factory=list, init=False, repr=False)
     _next_id: int = field(default=0, init=False, repr=False)
 
@@ -96,6 +100,8 @@ class ProbabilitySmoother:
 
     Faces without a track id (``-1``) are returned unsmoothed; ``k <= 1`` returns probs unchanged.
     """
+
+    STATE_ATTRS = ("_history",)
 
     def __init__(self, k: int):
         self.k = int(k)

@@ -16,6 +16,8 @@ SMOOTH_COLUMNS: tuple[str, ...] = tuple(f"smooth_{e}" for e in EMOTIONS)
 IMAGE_COLUMNS: tuple[str, ...] = ("path", *FACE_COLUMNS)
 #: ``DIR/errors.csv``: every input that could not be processed, with a readable reason.
 ERROR_COLUMNS: tuple[str, ...] = ("path", "error")
+#: ``skipped.csv``: files found in input folders and not analyzed.
+SKIPPED_COLUMNS: tuple[str, ...] = ("path", "reason")
 
 
 def video_columns(smooth: int) -> tuple[str, ...]:

@@ -30,14 +30,30 @@ class CSVSink:
         self.rows = 0
         self._file = None
         self._writer = None
+        self._continue_at: int | None = None
+
+    def reopen(self, nbytes: int) -> CSVSink:
+        """Enter to continue an unfinished ``.tmp`` file after its first ``nbytes`` bytes (a length
+        :meth:`tell` gave: the header and whole rows), dropping whatever was written after them."""
+        self._continue_at = int(nbytes)
+        return self
 
     def __enter__(self) -> CSVSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._continue_at is not None:
+            os.truncate(self.tmp, self._continue_at)
+            self._file = open(self.tmp, "a", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
+            return self
         self._file = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._writer = csv.DictWriter(self._file, fieldnames=self.columns, extrasaction="raise")
         self._writer.writeheader()
         self._file.flush()
         return self
+
+    def tell(self) -> int:
+        """Bytes written so far (all flushed)."""
+        return os.fstat(self._file.fileno()).st_size
 
     def write_rows(self, rows: list[dict[str, Any]]) -> None:
         """Write and flush ``rows`` (all at once, so one input's rows are never half written)."""

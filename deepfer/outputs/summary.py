@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deepfer.labels import EMOTIONS
+from deepfer.state import stateful
 
 
+@stateful
 @dataclass
 class _Timeline:
     counts: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS), np.int64))
@@ -50,6 +52,8 @@ class _Timeline:
 
 class SummaryBuilder:
     """Feed each analyzed frame's track ids and probabilities; :meth:`to_json` gives the summary."""
+
+    STATE_ATTRS = ("frames_analyzed", "frames_with_face", "face_rows", "last_frame", "overall", "faces")
 
     def __init__(self, fps: float, stride: int = 1):
         self.fps = fps
