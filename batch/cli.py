@@ -15,6 +15,8 @@ EPILOG = """outputs (in --out DIR):
   <video-stem>.annotated.mp4  with --annotate: boxes, emotions and face ids drawn
   images.csv                  one row per (image, face), and one per image with no face
   errors.csv                  inputs that could not be processed, with the reason
+  skipped.csv                 files in the input folders that are not media (or hidden), with the reason
+  manifest.json               which input (path, size, content hash) and settings made each output
 
 exit status: 0 all inputs done, 1 some inputs failed (see errors.csv), 2 the run could not start.
 
@@ -49,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write smooth_<emotion> columns: moving average over each face's last K analyzed frames (default off)")
     p.add_argument("--annotate", action="store_true", help="also write <video-stem>.annotated.mp4")
     p.add_argument("--sort-into", metavar="DIR2", help="copy single-face images into DIR2/<emotion>/ (others to _multiple/, _no_face/)")
-    p.add_argument("--resume", action="store_true", help="skip inputs whose outputs are complete; redo partial ones")
+    p.add_argument("--resume", action="store_true",
+                   help="keep outputs that manifest.json says were made from the same file with the same options, model and "
+                   "detector; redo the rest; continue a cut-off video from its last checkpoint")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.add_argument("--engine", default="local", choices=["local", "ray"],
                    help="local (default): this process; ray: Ray workers, each holding one loaded model (pip install -r requirements-ray.txt)")

@@ -92,13 +92,13 @@ def _walk(folder: Path, skips: list[Skip], is_output: Callable[[Path], bool]) ->
             return
         for e in entries:
             p = Path(e.path)
+            if is_output(p):
+                continue
             if e.name.startswith("."):
                 skips.append(Skip(p, "hidden file or folder"))
                 continue
             if e.is_symlink() and (problem := _link_problem(p)) is not None:
                 skips.append(Skip(p, problem, error=True))
-                continue
-            if is_output(p):
                 continue
             try:
                 is_dir = e.is_dir()

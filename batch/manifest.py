@@ -24,12 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from batch.errors import BatchError
 from deepfer.fileio import write_json_atomic
 from deepfer.model.io import file_sha256
-from deepfer.outputs.layout import MANIFEST_JSON
+from deepfer.outputs.layout import LOCK_FILE, MANIFEST_JSON
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,51 @@ def requested_settings(model: str | Path | None, runtime: str, detector: str) ->
 
     rt, file = resolve_model(model, runtime)
     return analysis_settings(file, rt, detector)
+
+
+class FolderLock:
+    """An exclusive lock on an output folder for one run (``.deepfer-run.lock`` holding the run's pid,
+    ``flock``): a second run into the same folder stops at once instead of interleaving its files with the
+    first one's.  The file is removed when the run ends; a crashed run's file holds no lock (the kernel
+    drops it with the process) and is taken over.  Where ``fcntl`` does not exist (Windows) no lock is taken."""
+
+    def __init__(self, out_dir: Path):
+        self.path = Path(out_dir) / LOCK_FILE
+        self._file = None
+
+    def acquire(self) -> FolderLock:
+        try:
+            import fcntl
+        except ImportError:
+            return self
+        while True:
+            f = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 (closed in release())
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.seek(0)
+                holder = f.read().strip() or "?"
+                f.close()
+                raise BatchError(f"another batch run (pid {holder}) is writing to {self.path.parent}; wait for it to finish, "
+                                 "or choose another --out") from None
+            try:  # the file we locked may have been removed by a run that just ended: lock the current one
+                if os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            f.close()
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self.path.unlink(missing_ok=True)  # while still locked: no other run holds this file
+            self._file.close()
+            self._file = None
 
 
 class Manifest:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from batch.errors import BatchError, describe
 from batch.inputs import InputItem, Skip, collect_inputs
-from batch.manifest import Manifest, Source
+from batch.manifest import FolderLock, Manifest, Source
 from deepfer.outputs.columns import IMAGE_COLUMNS
 from deepfer.outputs.layout import ANNOTATED_SUFFIX, IMAGES_CSV, VideoOutputs, is_run_file, reserved_stem, video_outputs
 from deepfer.outputs.sinks import CSVSink, read_rows
@@ -158,6 +158,7 @@ class Plan:
     manifest: Manifest
     stems: dict[Path, str]
     image_run: ImageRun
+    lock: FolderLock
     unknown: list[InputItem] = field(default_factory=list)
     unreadable: dict[Path, str] = field(default_factory=dict)
     images_done: list[InputItem] = field(default_factory=list)
@@ -168,6 +169,10 @@ class Plan:
     @property
     def images(self) -> list[InputItem]:
         return [it for it in self.items if it.kind == "image" and it.path not in self.unreadable]
+
+    def release(self) -> None:
+        """The run is over: let another run write into the output folder."""
+        self.lock.release()
 
     def outputs_of(self, unit: VideoUnit) -> VideoOutputs:
         return video_outputs(self.out_dir, unit.stem, annotated=self.options.annotate)
@@ -222,7 +227,7 @@ def _output_filter(out_dir: Path, sort_dir: Path | None, manifest: Manifest, inp
     outputs = manifest.output_names()
 
     def is_output(p: Path) -> bool:
-        real = p.resolve()
+        real = Path(os.path.realpath(p))  # never raises, also on a link loop
         if real in folders:
             return True
         if real.parent != out_real:
@@ -252,6 +257,16 @@ def plan_run(inputs: list[str | Path], out_dir: str | Path, sort_into: str | Pat
     _check_out_dir(out_dir)
     if sort_dir is not None:
         _check_out_dir(sort_dir)
+    lock = FolderLock(out_dir).acquire()
+    try:
+        return _plan(out_dir, sort_dir, options, resume, settings, image_chunk, manifest, found, lock)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _plan(out_dir: Path, sort_dir: Path | None, options: Options, resume: bool, settings: Callable[[], dict],
+          image_chunk: int | None, manifest: Manifest, found, lock: FolderLock) -> Plan:
     items = found.items
     settings = settings()
     sources, unreadable = _fingerprints(items)
@@ -259,7 +274,7 @@ def plan_run(inputs: list[str | Path], out_dir: str | Path, sort_into: str | Pat
         manifest.images = {}
     keep = {str(it.path) for it in items if it.kind == "image" and it.path in sources and manifest.image_matches(sources[it.path], settings)}
     plan = Plan(out_dir, sort_dir, options, settings, items, found.skips, sources, manifest,
-                video_stems([it for it in items if it.path in sources], manifest, sources), ImageRun(out_dir, resume, keep))
+                video_stems([it for it in items if it.path in sources], manifest, sources), ImageRun(out_dir, resume, keep), lock)
     plan.unknown = [it for it in items if it.kind == "unknown"]
     plan.unreadable = unreadable
     todo = []

@@ -2,10 +2,14 @@
 
 Training (dataset loading), evaluation, batch, webcam and Gradio all call these functions;
 scaling of pixel values lives inside the saved model, so this module never normalizes.
+Every image file or upload enters through :func:`read_image` or :func:`decode_image`, which apply the one
+pixel limit (:func:`deepfer.config.max_pixels`) from the image header, before decoding.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -158,33 +162,100 @@ def crop_face_upright(image: np.ndarray, box: tuple[float, float, float, float],
     return to_model_input(crop)
 
 
+def _too_large(pixels: int, limit: int, size: tuple[int, int] | None = None) -> ImageError:
+    from deepfer.config import ENV_MAX_PIXELS
+
+    shape = f"{size[0]}x{size[1]} pixels ({pixels / 1e6:.0f} megapixels)" if size else f"{pixels / 1e6:.0f} megapixels"
+    return ImageError(f"image too large: {shape}; the limit is {limit / 1e6:g} megapixels (set {ENV_MAX_PIXELS} to raise it)")
+
+
+def check_pixels(width: int, height: int, limit: int | None = None) -> None:
+    """ImageError when a ``width`` x ``height`` image is over ``limit`` pixels (default: the pixel limit,
+    :func:`deepfer.config.max_pixels`)."""
+    from deepfer.config import max_pixels
+
+    limit = max_pixels() if limit is None else limit
+    if width * height > limit:
+        raise _too_large(width * height, limit, (width, height))
+
+
+def header_size(source: str | Path | bytes, limit: int | None = None) -> tuple[int, int] | None:
+    """``(width, height)`` of an image file or its bytes from the header alone (PIL decodes no pixel), or ``None``
+    when PIL does not know the format (OpenCV may still decode it: :func:`read_image` then checks the decoded shape).
+
+    PIL refuses to open an image over twice ``PIL.Image.MAX_IMAGE_PIXELS`` (a decompression bomb, 179 megapixels by
+    default) without telling its size: that becomes the same ImageError as :func:`check_pixels` gives, unless
+    ``$DEEPFER_MAX_PIXELS`` allows images that large, in which case ``None`` lets the decoded shape decide.
+    """
+    import PIL.Image
+
+    from deepfer.config import max_pixels
+
+    limit = max_pixels() if limit is None else limit
+    fp = io.BytesIO(source) if isinstance(source, bytes | bytearray | memoryview) else source
+    try:
+        with PIL.Image.open(fp) as im:
+            return im.size
+    except PIL.Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = int(found.group(1)) if found else 2 * int(PIL.Image.MAX_IMAGE_PIXELS or 0) + 1
+        if pixels > limit:
+            raise _too_large(pixels, limit) from None
+        return None
+    except Exception:  # not a format PIL knows, or a corrupt header: OpenCV decides
+        return None
+
+
+def check_image_header(source: str | Path | bytes, limit: int | None = None) -> None:
+    """Refuse an image over ``limit`` pixels (default: the pixel limit) BEFORE it is decoded (ImageError), from its
+    header (:func:`header_size`)."""
+    size = header_size(source, limit)
+    if size is not None:
+        check_pixels(*size, limit=limit)
+
+
+def _decode(buf: np.ndarray, flags: int | None, source: str | Path | bytes) -> np.ndarray | None:
+    """``cv2.imdecode`` of ``buf`` after the header check of ``source`` (the same file or bytes), and the decoded
+    shape checked too (formats PIL cannot read)."""
+    import cv2
+
+    from deepfer.config import max_pixels
+
+    limit = max_pixels()
+    check_image_header(source, limit)
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR if flags is None else flags)
+    if img is not None:
+        check_pixels(img.shape[1], img.shape[0], limit)
+    return img
+
+
 def read_image(path: str | Path, flags: int | None = None) -> np.ndarray:
-    """Read an image file as BGR (or gray with ``flags=cv2.IMREAD_GRAYSCALE``); ImageError if unreadable.
+    """Read an image file as BGR (or gray with ``flags=cv2.IMREAD_GRAYSCALE``); ImageError if unreadable or
+    over the pixel limit (:func:`check_pixels`, checked from the header before decoding).
 
     Uses ``np.fromfile`` + ``cv2.imdecode`` so paths with spaces and non-ASCII characters work.
     """
-    import cv2
-
     p = Path(path)
     if not p.is_file():
         raise ImageError(f"{p}: no such file")
     data = np.fromfile(str(p), dtype=np.uint8)
     if data.size == 0:
         raise ImageError(f"{p}: empty file (0 bytes)")
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR if flags is None else flags)
+    try:
+        img = _decode(data, flags, memoryview(data))  # the header from the bytes already read
+    except ImageError as exc:
+        raise ImageError(f"{p}: {exc}") from None
     if img is None:
         raise ImageError(f"{p}: not a readable image (corrupt or unsupported format)")
     return img
 
 
 def decode_image(data: bytes, flags: int | None = None) -> np.ndarray:
-    """Decode image bytes (an upload) as BGR; ImageError if they are not an image."""
-    import cv2
-
+    """Decode image bytes (an upload) as BGR; ImageError if they are not an image or are over the pixel limit."""
     buf = np.frombuffer(data, dtype=np.uint8)
     if buf.size == 0:
         raise ImageError("empty upload (0 bytes)")
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR if flags is None else flags)
+    img = _decode(buf, flags, data)
     if img is None:
         raise ImageError("not a readable image (corrupt or unsupported format)")
     return img

@@ -20,7 +20,7 @@ LAYERS = {
     "deepfer.apps": {"deepfer.model", "deepfer.analysis", "deepfer.outputs", "deepfer.training", "deepfer.apps"},
 }
 LAYERS["deepfer.__main__"] = LAYERS["deepfer.apps"]  # `python -m deepfer`: the command line's entry point
-BASE = {"deepfer", "deepfer.labels", "deepfer.errors", "deepfer.config", "deepfer.media", "deepfer.fileio", "deepfer.faces",
+BASE = {"deepfer.state", "deepfer", "deepfer.labels", "deepfer.errors", "deepfer.config", "deepfer.media", "deepfer.fileio", "deepfer.faces",
         "deepfer.preprocess"}
 
 

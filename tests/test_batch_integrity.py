@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from batch.engines.local import run_batch
+from deepfer.outputs.layout import video_outputs
 from deepfer.outputs.sinks import read_rows
 from deepfer.outputs.video import CHECKPOINT_FRAMES, checkpoint_path
-from deepfer.outputs.layout import video_outputs
 
 pytestmark = pytest.mark.shared
 
@@ -60,7 +59,7 @@ def _outputs(out: Path) -> dict[str, object]:
             s = _summary(p)
             s.pop("analysis_fps", None)
             got[p.name] = s
-        elif p.name != "manifest.json":
+        elif p.name not in ("manifest.json", ".deepfer-run.lock"):
             got[p.name] = p.read_bytes()
     return got
 
@@ -229,3 +228,23 @@ def test_killed_long_video_resumes_from_its_last_checkpoint(media, pipeline, tmp
     for name in want:
         assert got[name] == want[name], f"{name} differs from the uninterrupted run"
     print(f"frames analyzed again after each kill: {reworked}")
+
+
+def test_a_second_run_into_the_same_folder_stops_at_once(media, pipeline, tmp_path):
+    from batch.errors import BatchError
+    from batch.manifest import FolderLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    held = FolderLock(out).acquire()  # another run holds the folder
+    try:
+        with pytest.raises(BatchError, match=r"another batch run \(pid \d+\) is writing to"):
+            run_batch([media / "justin.jpg"], out, pipeline=pipeline, progress=False)
+    finally:
+        held.release()
+    report = run_batch([media / "justin.jpg"], out, pipeline=pipeline, progress=False)
+    assert report.images == 1
+    assert run_batch([media / "justin.jpg"], out, pipeline=pipeline, progress=False).images == 1  # released after a run
+    assert not (out / ".deepfer-run.lock").exists()
+    (out / ".deepfer-run.lock").write_text("12345")  # left by a run that crashed: holds no lock
+    assert run_batch([media / "justin.jpg"], out, pipeline=pipeline, progress=False).images == 1

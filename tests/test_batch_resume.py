@@ -27,9 +27,11 @@ def _batch(args: list[str]) -> subprocess.Popen:
 
 
 def _outputs(out: Path) -> dict[str, object]:
-    """Every output file's content; summaries without their timing field."""
+    """Every output file's content; summaries without their timing field (not the lock file: it holds a pid)."""
     got: dict[str, object] = {}
     for p in sorted(out.iterdir()):
+        if p.name == ".deepfer-run.lock":
+            continue
         if p.suffix == ".json":
             s = json.loads(p.read_text(encoding="utf-8"))
             s.pop("analysis_fps", None)

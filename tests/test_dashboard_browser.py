@@ -35,7 +35,7 @@ def browser_env(tmp_path_factory, shared):
     shots.mkdir(parents=True, exist_ok=True)
     out = _batch_output(tmp, shared / "media")
     env = {"DEEPFER_SHARED": str(shared), "DEEPFER_ICE_SERVERS": "", "DEEPFER_ICE_SERVERS_FILE": "",
-           "DEEPFER_DASHBOARD_WORKDIR": str(tmp / "uploads")}
+           "DEEPFER_DASHBOARD_WORKDIR": str(tmp / "uploads"), "DEEPFER_RESULTS_DIR": str(tmp)}
     with serve_dashboard(env, log_path=tmp / "streamlit.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args(y4m))
         context = browser.new_context(viewport={"width": 1400, "height": 2200})
@@ -106,7 +106,7 @@ def test_home_training_and_dataset_pages(browser_env):
 def test_batch_explorer_page(browser_env):
     page = _open(browser_env, "/Batch_explorer", "Batch explorer")
     _settle(page)
-    box = page.locator('input[aria-label="Batch output folder"]')
+    box = page.locator('input[aria-label^="Or a batch output folder under"]')
     box.fill(str(browser_env["batch"]))
     box.press("Enter")
     page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)

@@ -184,9 +184,8 @@ def test_batch_output_errors(tmp_path):
         bv.load_video_csv(tmp_path / "empty.csv")
 
 
-def test_run_uploads_rejects_empty_files(tmp_path):
+def test_save_uploads_lists_empty_files_and_keeps_the_others(tmp_path):
     from dashboard.views.uploads import save_uploads
-    from deepfer.errors import DeepFERError
 
     class Upload:
         def __init__(self, name, data):
@@ -195,10 +194,9 @@ def test_run_uploads_rejects_empty_files(tmp_path):
         def getvalue(self):
             return self._data
 
-    paths = save_uploads([Upload("../../we ird name.mp4", b"x")], tmp_path)
-    assert paths == [tmp_path / "we_ird_name.mp4"]
-    with pytest.raises(DeepFERError, match="empty"):
-        save_uploads([Upload("a.jpg", b"")], tmp_path)
+    paths, refused = save_uploads([Upload("../../we ird name.mp4", b"x"), Upload("a.jpg", b""), Upload("we ird name.mp4", b"y")], tmp_path)
+    assert paths == [tmp_path / "we_ird_name.mp4", tmp_path / "we_ird_name_2.mp4"]  # the same name twice: both kept
+    assert refused == [("a.jpg", "empty file (0 bytes)")]
 
 
 # ---------------------------------------------------------------- live processor
@@ -258,8 +256,9 @@ def test_run_uploads_runs_the_batch_and_lists_bad_files(media, tmp_path):
     seen = []
     files = [Upload("justin.jpg", (media / "justin.jpg").read_bytes()), Upload("broken.jpg", b"\x89PNG broken"),
              Upload("street phone.mp4", (media / "street_phone.mp4").read_bytes())]
-    out_dir = run_uploads(files, stride=10, annotate=False, on_progress=lambda f, m: seen.append(f), workdir=tmp_path)
-    out = bv.find_outputs(out_dir)
+    run = run_uploads(files, stride=10, annotate=False, on_progress=lambda f, m: seen.append(f), workdir=tmp_path)
+    assert run.refused == []
+    out = bv.find_outputs(run.out_dir)
     assert list(out.videos) == ["street_phone"] and seen and seen[-1] == pytest.approx(1.0)
     video = bv.load_video_csv(out.videos["street_phone"].csv)
     assert video["frame"].nunique() == 12 and out.videos["street_phone"].source_video() is not None

@@ -157,13 +157,15 @@ def test_live_page_reports_a_missing_model(monkeypatch, tmp_path):
 # ---------------------------------------------------------------- Batch explorer
 
 
-def test_batch_page_on_a_video_output(tmp_path):
-    make_video_output(tmp_path, smooth=True)
+def test_batch_page_on_a_video_output(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPFER_RESULTS_DIR", str(tmp_path))
     at = page("4_Batch_explorer.py").run()
-    assert not at.exception and any("Type the folder" in i.value for i in at.info)
-    at.text_input[0].set_value(str(tmp_path)).run()
+    assert not at.exception and any("No batch output under" in i.value for i in at.info)
+    make_video_output(tmp_path / "run", smooth=True)
+    at.run()
     assert not at.exception and not at.error
-    assert at.selectbox[0].options == ["video: clip"]
+    assert at.selectbox(key="run").options == [str(tmp_path / "run")]  # the runs under the root are offered
+    assert at.selectbox(key="result").options == ["video: clip"]
     assert len(at.get("plotly_chart")) == 3  # timeline, share of time, segments
     assert len(at.get("download_button")) == 1
     assert any("not available" in i.value for i in at.info)  # no video file: numbers only
@@ -171,15 +173,16 @@ def test_batch_page_on_a_video_output(tmp_path):
     assert not at.exception
 
 
-def test_batch_page_on_images_and_errors(tmp_path):
+def test_batch_page_on_images_and_errors(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPFER_RESULTS_DIR", str(tmp_path))
     make_images_output(tmp_path / "out", tmp_path / "imgs")
     make_video_output(tmp_path / "out", stem="empty", frames=2)  # only frames without a face
     at = page("4_Batch_explorer.py").run()
-    at.text_input[0].set_value(str(tmp_path / "out")).run()
+    at.text_input(key="folder").set_value(str(tmp_path / "out")).run()
     assert not at.exception
-    assert at.selectbox[0].options == ["video: empty", "images"]
+    assert at.selectbox(key="result").options == ["video: empty", "images"]
     assert any("No face was found in empty" in i.value for i in at.info)
-    at.selectbox[0].set_value("images").run()
+    at.selectbox(key="result").set_value("images").run()
     assert not at.exception
     assert "2 image(s), 2 face(s), 1 image(s) without a face" in texts(at)
     assert len(at.get("download_button")) == 2  # errors.csv and images.csv
@@ -187,9 +190,10 @@ def test_batch_page_on_images_and_errors(tmp_path):
     assert "1 face(s) shown" in texts(at)
 
 
-def test_batch_page_on_a_folder_without_output(tmp_path):
+def test_batch_page_on_a_folder_without_output(monkeypatch, tmp_path):
+    monkeypatch.setenv("DEEPFER_RESULTS_DIR", str(tmp_path))
     at = page("4_Batch_explorer.py").run()
-    at.text_input[0].set_value(str(tmp_path)).run()
+    at.text_input(key="folder").set_value(str(tmp_path)).run()
     assert not at.exception
     assert any("holds no batch output" in e.value for e in at.error)
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")

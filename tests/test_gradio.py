@@ -114,7 +114,7 @@ def test_bad_file_gives_a_clear_error_and_the_next_call_works(client, media, tmp
 def test_too_many_pixels_is_refused(client, media, tmp_path):
     from gradio_client.exceptions import AppError
 
-    from deepfer.apps.gradio_app import MAX_PIXELS
+    from deepfer.config import MAX_PIXELS
 
     side = int(MAX_PIXELS**0.5) + 100
     huge = tmp_path / "huge.png"
@@ -125,19 +125,31 @@ def test_too_many_pixels_is_refused(client, media, tmp_path):
     assert len(predict(client, media / "justin.jpg")["faces"]) == 1
 
 
-def test_decompression_bomb_is_refused(client, media, monkeypatch):
-    """PIL refuses images over 2 x MAX_IMAGE_PIXELS on open; lower that limit so justin.jpg is one."""
-    import PIL.Image
+def test_the_shared_pixel_limit_applies_and_can_be_changed(client, media, monkeypatch):
+    """DEEPFER_MAX_PIXELS (read on each call) is Gradio's limit too: lowered, justin.jpg is too large."""
     from gradio_client.exceptions import AppError
 
     from deepfer.apps.gradio_app import load_upload
     from deepfer.errors import ImageError
 
-    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)
-    with pytest.raises(ImageError, match="image too large"):
+    monkeypatch.setenv("DEEPFER_MAX_PIXELS", "1000")
+    with pytest.raises(ImageError, match=r"image too large: \d+x\d+ pixels .*set DEEPFER_MAX_PIXELS"):
         load_upload(media / "justin.jpg")
     with pytest.raises(AppError, match="image too large"):
-        predict(client, media / "justin.jpg")  # the server runs in this process: same PIL limit
+        predict(client, media / "justin.jpg")  # the server runs in this process: same environment
+    monkeypatch.undo()
+    assert len(predict(client, media / "justin.jpg")["faces"]) == 1
+
+
+def test_pil_own_bomb_limit_gives_a_clear_error(client, media, monkeypatch):
+    """PIL refuses images over 2 x MAX_IMAGE_PIXELS on open (Gradio opens uploads with PIL); lowered so that
+    justin.jpg is one, that refusal is a clear message too, never a traceback."""
+    import PIL.Image
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(AppError, match="image too large"):
+        predict(client, media / "justin.jpg")
     monkeypatch.undo()
     assert len(predict(client, media / "justin.jpg")["faces"]) == 1
 

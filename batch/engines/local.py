@@ -12,12 +12,16 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batch.manifest import pipeline_settings, requested_settings
-from batch.plan import Options, plan_run
+from batch.plan import Options, Plan, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import run_unit
 from deepfer.analysis.detect import DEFAULT_DETECTOR
+
+if TYPE_CHECKING:
+    from deepfer.analysis.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +44,23 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     ``pipeline``: an already loaded :class:`~deepfer.analysis.pipeline.FacePipeline` (else
     ``model`` on ``runtime`` and ``detector`` are loaded).
     """
+    from deepfer.analysis.pipeline import FacePipeline
+
     t0 = time.perf_counter()
     options = Options(stride=stride, smooth=smooth, annotate=annotate)
     plan = plan_run(inputs, out_dir, sort_into, options, resume,
                     lambda: pipeline_settings(pipeline) if pipeline is not None else requested_settings(model, runtime, detector))
-    if pipeline is None:
-        from deepfer.analysis.pipeline import FacePipeline
+    try:
+        report = _run(plan, pipeline or FacePipeline.create(model, detector, runtime=runtime), progress, on_progress)
+    finally:
+        plan.release()
+    report.seconds = time.perf_counter() - t0
+    return report
 
-        pipeline = FacePipeline.create(model, detector, runtime=runtime)
+
+def _run(plan: Plan, pipeline: FacePipeline, progress: bool, on_progress: ProgressFn | None) -> BatchReport:
+    """The units of ``plan``, one after the other, written as they finish."""
+    options = plan.options
     report = BatchReport(plan.out_dir, inputs=len(plan.items))
     total = max(1, len(plan.items))
     done = {"n": 0}
@@ -83,5 +96,4 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
             writer.finish()
     finally:
         overall.close()
-    report.seconds = time.perf_counter() - t0
     return report

@@ -98,7 +98,9 @@ class BatchWorker:
                 os.environ[key] = value
         import cv2
 
-            if resolve_model(model, runtime)[0] == "keras":  # TensorFlow only where the Keras runtime runs
+        from deepfer.model.classifier import resolve_model
+
+        if resolve_model(model, runtime)[0] == "keras":  # TensorFlow only where the Keras runtime runs
             import tensorflow as tf
 
             try:  # only possible before TensorFlow has run anything (a fresh worker process)
@@ -228,8 +230,8 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
     if model is not None and not Path(model).is_file():
         raise BatchError(f"model file not found: {model}")
     # a wrong runtime or a missing serving model fails here, not in every worker
-    plan = plan_run(inputs, out_dir, sort_into, options, resume, lambda: requested_settings(model, runtime, detector), image_chunk=IMAGE_CHUNK)
     ray = import_ray()
+    plan = plan_run(inputs, out_dir, sort_into, options, resume, lambda: requested_settings(model, runtime, detector), image_chunk=IMAGE_CHUNK)
     report = BatchReport(plan.out_dir, inputs=len(plan.items))
     blocks, videos = plan.blocks, plan.videos
 
@@ -317,6 +319,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
             ray.kill(a, no_restart=True)
         if started:
             ray.shutdown()
+        plan.release()
     report.seconds = time.perf_counter() - t0
     return report
 

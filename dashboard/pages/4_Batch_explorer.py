@@ -13,6 +13,7 @@ from deepfer.outputs import readers as bv
 st.set_page_config(page_title="DeepFER: batch explorer", layout="wide")
 st.title("Batch explorer")
 
+roots = br.results_roots()
 source = st.radio("Results", ["Open a batch output folder", "Upload videos or images and run the batch"], horizontal=True)
 if source.startswith("Upload"):
     from dashboard.views.uploads import run_uploads
@@ -28,27 +29,36 @@ if source.startswith("Upload"):
     if files and st.button("Run the batch", type="primary"):
         bar = st.progress(0.0, text="Starting...")
         try:
-            st.session_state["batch_dir"] = str(run_uploads(files, stride=int(stride), smooth=int(smooth), annotate=annotate_video, detector=detector,
-                                                            on_progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m)))
+            run = run_uploads(files, stride=int(stride), smooth=int(smooth), annotate=annotate_video, detector=detector,
+                              on_progress=lambda f, m: bar.progress(min(max(float(f), 0.0), 1.0), text=m))
+            st.session_state["batch_dir"], st.session_state["batch_refused"] = str(run.out_dir), run.refused
             bar.progress(1.0, text="Done")
         except DeepFERError as exc:
             bar.empty()
             st.error(f"The batch could not run: {exc}")
+    for name, why in st.session_state.get("batch_refused", []):
+        st.warning(f"{name} was not analyzed: {why}")
     folder = st.session_state.get("batch_dir", "")
     if not folder:
         st.stop()
     st.caption(f"Results in `{folder}`")
 else:
-    folder = st.text_input("Batch output folder", value=st.session_state.get("batch_dir", ""), placeholder="/path/to/batch/output")
-    if not folder.strip():
-        st.info("Type the folder that `python -m batch` (or an upload above) wrote its CSVs into.")
+    runs = br.list_runs(roots)
+    picked = st.selectbox("Batch run", runs, format_func=str, key="run",
+                          help=f"Batch outputs under {roots[0]}, newest first (set DEEPFER_RESULTS_DIR to change it)") if runs else None
+    typed = st.text_input(f"Or a batch output folder under {roots[0]}", key="folder", placeholder=str(roots[0] / "..."))
+    folder = typed.strip() or (str(picked) if picked else "")
+    if not folder:
+        st.info(f"No batch output under {roots[0]} yet: run `python -m batch ... --out` into a folder under it, upload files "
+                "(above), or set DEEPFER_RESULTS_DIR to the folder holding your batch outputs.")
         st.stop()
 
 try:
-    out = bv.find_outputs(folder.strip())
+    out = br.open_results(folder, roots)
 except DeepFERError as exc:
     st.error(str(exc))
     st.stop()
+within = [out.folder, *roots, *br.analyzed_sources(out.folder)]  # the batch's own inputs, from its manifest
 
 if out.errors_csv is not None:
     try:
@@ -65,7 +75,7 @@ tabs = [f"video: {s}" for s in out.videos] + (["images"] if out.images_csv else 
 if not tabs:
     st.info("This folder has no per-video or image results, only errors.")
     st.stop()
-choice = st.selectbox("Result", tabs)
+choice = st.selectbox("Result", tabs, key="result")
 
 if choice == "images":
     try:
@@ -80,11 +90,12 @@ if choice == "images":
     emotions = c1.multiselect("Emotion", list(EMOTIONS), default=list(EMOTIONS))
     lo, hi = c2.slider("Confidence", 0.0, 1.0, (0.0, 1.0), 0.05)
     shown = faces[faces["emotion"].isin(emotions) & faces["confidence"].between(lo, hi)].head(300).copy()
-    shown.insert(0, "face", [br.thumbnail_uri(p, (x, y, w, h)) for p, x, y, w, h in shown[["path", "x", "y", "w", "h"]].itertuples(index=False)])
+    shown.insert(0, "face", [br.thumbnail_uri(p, (x, y, w, h), within=within) for p, x, y, w, h in shown[["path", "x", "y", "w", "h"]].itertuples(index=False)])
     st.dataframe(shown[["face", "path", "emotion", "confidence", *EMOTIONS]], hide_index=True, row_height=70,
                  column_config={"face": st.column_config.ImageColumn("face"),
                                 "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="percent")})
-    st.caption(f"{len(shown)} face(s) shown (at most 300)")
+    st.caption(f"{len(shown)} face(s) shown (at most 300); pictures of the images this run analyzed (its manifest.json) "
+               f"or that lie under {roots[0]}")
     st.stop()
 
 video = out.videos[choice.removeprefix("video: ")]
@@ -118,7 +129,7 @@ frames = sorted(df["frame"].unique().tolist())
 frame = st.select_slider("Frame", frames, value=frames[0]) if len(frames) > 1 else frames[0]
 rows = df[df["frame"] == frame]
 st.caption(f"frame {frame} at {float(rows['timestamp_s'].iloc[0]):.2f} s")
-src = video.source_video()
+src = br.video_to_show(video, within)
 img = bv.read_frame(src, int(frame)) if src is not None else None
 if img is not None:
     from deepfer.analysis.annotate import annotate
@@ -126,5 +137,6 @@ if img is not None:
     shown_img = img if src == video.annotated else annotate(img, bv.faces_of_frame(df, int(frame)))
     st.image(shown_img, channels="BGR", caption=src.name)
 else:
-    st.info("The video itself is not available (neither the analyzed file nor an annotated copy), so only the numbers are shown.")
+    st.info("The video itself is not available (neither the analyzed file under the results folder nor an annotated copy), "
+            "so only the numbers are shown.")
 st.dataframe(bv.faces_only(rows)[["face_id", "x", "y", "w", "h", "emotion", "confidence", *EMOTIONS]], hide_index=True)

@@ -1,11 +1,19 @@
 """The Batch explorer's figures and tables over an output folder read by :mod:`deepfer.outputs.readers`.
 
 Shares of time and dominant-emotion segments come from :func:`deepfer.outputs.readers.summarize`,
-the same computation as ``<stem>.summary.json``, never a second one."""
+the same computation as ``<stem>.summary.json``, never a second one.
+
+The explorer opens folders only under the results roots (:func:`results_roots`: ``$DEEPFER_RESULTS_DIR``,
+else the dashboard's own upload runs), and reads only files under those roots or the opened folder, after
+resolving symbolic links and ``..``: a dashboard exposed on a network never becomes a browser of the
+server's files."""
 
 from __future__ import annotations
 
 import base64
+import os
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +21,111 @@ import pandas as pd
 
 from deepfer.errors import DeepFERError
 from deepfer.labels import EMOTIONS
-from deepfer.outputs.readers import faces_only, prob_columns, summarize
+from deepfer.outputs.readers import BatchOutput, VideoOutput, faces_only, find_outputs, prob_columns, summarize
+
+#: How deep below a results root :func:`list_runs` looks for output folders (``<root>/batch-.../output`` is 2).
+RUN_SEARCH_DEPTH = 3
+#: At most this many runs are offered, the newest first.
+MAX_RUNS = 200
+
+
+def results_roots() -> list[Path]:
+    """The folders the explorer may open, resolved: ``$DEEPFER_RESULTS_DIR`` (default: the dashboard's work
+    folder) and the dashboard's work folder, where its own upload runs live."""
+    from deepfer.config import dashboard_workdir, results_root
+
+    roots = []
+    for r in (results_root(), dashboard_workdir()):
+        r = r.expanduser().resolve()
+        if r not in roots:
+            roots.append(r)
+    return roots
+
+
+def is_within(path: str | Path, folders: Sequence[Path]) -> bool:
+    """Whether ``path``, resolved (symbolic links, ``..``), is one of ``folders`` (resolved) or lies below one."""
+    p = Path(path).expanduser().resolve()
+    return any(p.is_relative_to(Path(f).resolve()) for f in folders)
+
+
+def check_results_folder(folder: str | Path, roots: Sequence[Path] | None = None) -> Path:
+    """``folder`` (a relative one: below the first root) resolved when it lies under a results root; DeepFERError
+    naming the root and how to change it otherwise."""
+    from deepfer.config import ENV_RESULTS_DIR
+
+    roots = list(roots) if roots is not None else results_roots()
+    resolved = (roots[0] / Path(folder).expanduser()).resolve()  # an absolute folder replaces roots[0]
+    if not is_within(resolved, roots):
+        raise DeepFERError(f"{folder} is outside the results folder {roots[0]}: the Batch explorer opens only batch outputs "
+                           f"under it (set {ENV_RESULTS_DIR} to change it, and write batch outputs there with --out)")
+    return resolved
+
+
+def _files_within(out: BatchOutput, within: Sequence[Path]) -> BatchOutput:
+    """``out`` without the files (CSVs, summaries, annotated videos) that resolve outside ``within``."""
+    def keep(p: Path | None) -> Path | None:
+        return p if p is not None and is_within(p, within) else None
+
+    videos = {stem: replace(v, summary=keep(v.summary), annotated=keep(v.annotated)) for stem, v in out.videos.items() if keep(v.csv)}
+    return replace(out, videos=videos, images_csv=keep(out.images_csv), errors_csv=keep(out.errors_csv))
+
+
+def open_results(folder: str | Path, roots: Sequence[Path] | None = None) -> BatchOutput:
+    """What a batch output folder under a results root holds (:func:`check_results_folder`, then
+    :func:`~deepfer.outputs.readers.find_outputs`), leaving out files that link outside the roots and the folder."""
+    roots = list(roots) if roots is not None else results_roots()
+    resolved = check_results_folder(folder, roots)
+    return _files_within(find_outputs(resolved), [resolved, *roots])
+
+
+def list_runs(roots: Sequence[Path] | None = None, depth: int = RUN_SEARCH_DEPTH) -> list[Path]:
+    """Batch output folders (holding ``errors.csv``, ``images.csv`` or a video's ``.summary.json``) at most ``depth``
+    levels below the roots, newest first; symbolic links to folders are not followed."""
+    from deepfer.outputs.layout import ERRORS_CSV, IMAGES_CSV, SUMMARY_SUFFIX
+
+    found = []
+    for root in roots if roots is not None else results_roots():
+        for here, dirs, files in os.walk(root):
+            level = len(Path(here).relative_to(root).parts)
+            if level >= depth:
+                dirs[:] = []
+            if ERRORS_CSV in files or IMAGES_CSV in files or any(f.endswith(SUMMARY_SUFFIX) for f in files):
+                found.append(Path(here))
+    found = sorted(set(found), key=lambda p: p.stat().st_mtime, reverse=True)
+    return found[:MAX_RUNS]
+
+
+def analyzed_sources(folder: Path) -> list[Path]:
+    """The input files a batch run analyzed into ``folder``, from its ``manifest.json`` (written by the batch
+    itself), that still have the size recorded there: the explorer may show these pictures and videos
+    wherever they are (a run of ``~/photos --out <results root>/x``)."""
+    import json
+
+    from deepfer.outputs.layout import MANIFEST_JSON
+
+    try:
+        data = json.loads((Path(folder) / MANIFEST_JSON).read_text(encoding="utf-8"))
+        entries = [e["source"] for e in data.get("videos", {}).values()] + [e["source"] for e in data.get("images", {}).values()]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+    out = []
+    for src in entries:
+        p = Path(str(src.get("path", "")))
+        try:
+            if p.is_absolute() and p.is_file() and p.stat().st_size == src.get("size"):
+                out.append(p)
+        except OSError:
+            continue
+    return out
+
+
+def video_to_show(video: VideoOutput, within: Sequence[Path]) -> Path | None:
+    """The video whose frames the explorer shows: the analyzed one when it lies under ``within``, else the
+    annotated copy (in the folder), else ``None``."""
+    src = video.source_video()
+    if src is not None and is_within(src, within):
+        return src
+    return video.annotated if video.annotated is not None and is_within(video.annotated, within) else None
 
 
 def timeline_long(df: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
@@ -123,12 +235,18 @@ def face_summary(df: pd.DataFrame, smoothed: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def thumbnail_uri(image_path: str | Path, box: tuple[int, int, int, int] | None = None, size: int = 64) -> str | None:
-    """``data:image/png;base64,...`` of the face (or whole image) for a table's image column."""
+def thumbnail_uri(image_path: str | Path, box: tuple[int, int, int, int] | None = None, size: int = 64,
+                  within: Sequence[Path] | None = None) -> str | None:
+    """``data:image/png;base64,...`` of the face (or whole image) for a table's image column; ``None`` when the
+    image cannot be read or (with ``within``) lies outside those folders."""
     import cv2
 
     from deepfer.preprocess import read_image
 
+    if within is not None:
+        image_path = Path(image_path).expanduser().resolve()
+        if not is_within(image_path, within):
+            return None
     try:
         img = read_image(image_path)
     except DeepFERError:

@@ -84,12 +84,19 @@ def _class_files(split_dir: Path) -> dict[str, list[Path]]:
 def _check(path: Path) -> str | None:
     import cv2
 
+    from deepfer.errors import ImageError
+    from deepfer.preprocess import check_image_header
+
     try:
         data = np.fromfile(str(path), dtype=np.uint8)
     except OSError as exc:
         return f"cannot read ({exc.strerror})"
     if data.size == 0:
         return "empty file"
+    try:
+        check_image_header(path)  # the pixel limit of every front end, before decoding
+    except ImageError as exc:
+        return str(exc)
     return None if cv2.imdecode(data, cv2.IMREAD_GRAYSCALE) is not None else "not a decodable image"
 
 

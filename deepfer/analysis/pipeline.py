@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from deepfer.analysis.detect import DEFAULT_DETECTOR, FaceDetector, make_detector
+from deepfer.errors import ImageError
 from deepfer.faces import Faces
 from deepfer.labels import EMOTIONS, INPUT_SIZE
 from deepfer.model.classifier import EmotionClassifier
@@ -16,6 +17,10 @@ from deepfer.preprocess import DEFAULT_MARGIN, crop_face, to_gray
 #: Images no larger than this (both sides, pixels) are taken to be face crops already (FER2013 style):
 #: the whole image is classified, nothing is detected.
 CROP_MAX_SIDE = 64
+#: A face crop's shorter side must be at least this many pixels, or the image is refused (ImageError): a 48x48
+#: model input upscaled more than 3x from fewer pixels holds no facial detail (a 1x1 image would be one grey
+#: value classified as an emotion), and no detector finds faces that small (Haar's smallest is 20 px).
+MIN_CROP_SIDE = 16
 
 
 @dataclass
@@ -55,10 +60,13 @@ class FacePipeline:
 
     def locate(self, image: np.ndarray) -> tuple[Faces, np.ndarray]:
         """Faces (unclassified) in a BGR or gray image and their crops.  An image no larger than
-        :data:`CROP_MAX_SIDE` is one face filling the image."""
+        :data:`CROP_MAX_SIDE` is one face filling the image; one with a side under :data:`MIN_CROP_SIDE`
+        is refused (ImageError)."""
         gray = to_gray(image)
         if max(gray.shape) <= CROP_MAX_SIDE:
             h, w = gray.shape
+            if min(h, w) < MIN_CROP_SIDE:
+                raise ImageError(f"image too small: {w}x{h} pixels; a face crop must be at least {MIN_CROP_SIDE}x{MIN_CROP_SIDE}")
             faces = Faces(np.array([[0, 0, w, h]]), np.ones(1, np.float32))
             return faces, gray[None, ..., None] if gray.shape == (INPUT_SIZE, INPUT_SIZE) else self.crops(gray, faces)
         faces = self.detector.detect(gray)

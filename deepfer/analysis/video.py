@@ -38,15 +38,15 @@ class VideoInfo:
 
 
 def _open(path: str | Path):
+    """An opened ``cv2.VideoCapture``; :class:`VideoError` naming the cause (missing, a folder, permission, empty, not a video)."""
     import cv2
 
+    from deepfer.errors import unreadable_file
+
     p = Path(path)
-    if not p.exists():
-        raise VideoError(f"{p}: no such file")
-    if not p.is_file():
-        raise VideoError(f"{p}: not a file")
-    if p.stat().st_size == 0:
-        raise VideoError(f"{p}: empty file (0 bytes)")
+    problem = unreadable_file(p)  # before OpenCV, which reports all of these as "cannot open"
+    if problem:
+        raise VideoError(problem)
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
         cap.release()
@@ -83,8 +83,11 @@ def read_video_info(path: str | Path) -> VideoInfo:
         cap.release()
 
 
-def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
+def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None, start: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(frame_index, timestamp_s, bgr_frame)`` for every ``stride``-th decoded frame.
+
+    ``start``: the first frame index that may be yielded (frames before it are read through without
+    being converted: a resumed video continues exactly where it stopped, whatever the container's seeking).
 
     ``frame_index`` is 0-based over all decoded frames (skipped frames keep their numbers);
     ``timestamp_s`` is ``index / fps`` with the container's real, fractional fps, or the
@@ -105,7 +108,7 @@ def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None) ->
         stats["frames"] = 0
         index = 0
         while True:
-            if index % stride == 0:
+            if index % stride == 0 and index >= start:
                 ok, frame = cap.read()
                 if not ok:
                     break
@@ -208,3 +211,28 @@ class VideoSink:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def concat_mp4(parts: list[Path], out: Path) -> Path:
+    """Join mp4 files written by :class:`VideoSink` with the same settings into ``out``, packet by packet
+    (no re-encoding: the result is deterministic and loses nothing); timestamps continue across parts."""
+    import av
+
+    with av.open(str(out), "w", format="mp4") as dst:
+        stream, offset = None, 0
+        for part in parts:
+            with av.open(str(part)) as src:
+                sv = src.streams.video[0]
+                if stream is None:
+                    stream = dst.add_stream_from_template(sv)
+                end = offset
+                for packet in src.demux(sv):
+                    if packet.dts is None:  # the demuxer's final flush packet
+                        continue
+                    packet.pts += offset
+                    packet.dts += offset
+                    end = max(end, packet.pts + (packet.duration or 0))
+                    packet.stream = stream
+                    dst.mux(packet)
+                offset = end
+    return out

@@ -34,12 +34,12 @@ from deepfer.analysis.annotate import annotate
 from deepfer.analysis.detect import DETECTOR_CHOICES, DETECTOR_HELP
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.stream import LIVE, StreamAnalyzer
-from deepfer.config import MAX_PIXELS, MAX_UPLOAD_MB
+from deepfer.config import MAX_UPLOAD_MB
 from deepfer.errors import DeepFERError, ImageError
 from deepfer.faces import Faces
 from deepfer.labels import EMOTIONS
 from deepfer.outputs.video import analyze_video
-from deepfer.preprocess import read_image
+from deepfer.preprocess import check_image_header, decode_image
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,18 @@ def upload_image(**kwargs) -> gr.Image:
     inner = image.preprocess
 
     def preprocess(payload):
+        path = getattr(payload, "path", None)
+        if path:
+            try:
+                check_image_header(path)  # before Gradio (PIL) or DeepFER decode anything
+            except ImageError as exc:
+                raise user_error(str(exc)) from None
         try:
             return inner(payload)
         except gr.Error:
             raise
-        except PIL.Image.DecompressionBombError:
-            raise user_error(f"image too large (at most {MAX_PIXELS / 1e6:.0f} megapixels)") from None
+        except PIL.Image.DecompressionBombError:  # only when DEEPFER_MAX_PIXELS is set above PIL's own limit
+            raise user_error(f"image too large for the image reader: over {2 * (PIL.Image.MAX_IMAGE_PIXELS or 0) / 1e6:g} megapixels") from None
         except Exception as exc:  # PIL.UnidentifiedImageError, OSError, ...
             log.info("upload is not an image: %s", exc)
             raise user_error("the upload is not a readable image (corrupt or unsupported format)") from None
@@ -109,27 +115,15 @@ def upload_image(**kwargs) -> gr.Image:
 
 
 def load_upload(path: str | Path | None) -> np.ndarray:
-    """Read an uploaded image file as BGR; ImageError (a message for the user) if it cannot be used."""
+    """Read an uploaded image file as BGR; ImageError (a message for the user, naming no server path) if it
+    cannot be used: :func:`deepfer.preprocess.decode_image` refuses an image over the pixel limit from its header."""
     if path is None:
         raise ImageError("no image given: upload a photo first")
-    p = Path(path)
-    too_large = f"image too large (at most {MAX_PIXELS / 1e6:.0f} megapixels)"
     try:
-        with PIL.Image.open(p) as im:  # reads the header only: refuse huge images before decoding them
-            w, h = im.size
-    except PIL.Image.DecompressionBombError:
-        raise ImageError(too_large) from None
-    except Exception:
-        w = h = 0  # not something PIL knows; OpenCV decides below
-    if w * h > MAX_PIXELS:
-        raise ImageError(f"{too_large}: {w}x{h} pixels")
-    try:
-        img = read_image(p)
-    except ImageError:
-        raise ImageError("not a readable image (corrupt or unsupported format)") from None
-    if img.shape[0] * img.shape[1] > MAX_PIXELS:
-        raise ImageError(f"{too_large}: {img.shape[1]}x{img.shape[0]} pixels")
-    return img
+        data = Path(path).read_bytes()
+    except OSError:
+        raise ImageError("the upload could not be read") from None
+    return decode_image(data)
 
 
 def faces_table(faces: Faces) -> list[list[Any]]:

@@ -167,6 +167,11 @@ def with_flip_tta(net, name: str | None = None):
     return keras.Model(inp, out, name=name or f"{net.name}_flip_tta")
 
 
+def has_flip_tta(model) -> bool:
+    """Whether ``model`` is a :func:`with_flip_tta` wrapper (it holds the frozen mirror layer)."""
+    return any(layer.name == "mirror_width" for layer in model.layers)
+
+
 def inner_network(model, arch: str):
     """The bare network inside a flip-TTA wrapper (or ``model`` itself when it is bare)."""
     if model.name == arch:

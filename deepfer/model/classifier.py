@@ -24,7 +24,7 @@ import numpy as np
 from deepfer.config import default_model_path, inference_threads
 from deepfer.errors import ModelError
 from deepfer.labels import EMOTIONS
-from deepfer.model.io import MODEL_SUFFIXES, file_sha256, read_metadata, serving_path
+from deepfer.model.io import MODEL_SUFFIXES, check_metadata, file_sha256, metadata_path, read_metadata, serving_path
 from deepfer.model.runtimes import RUNTIMES, KerasRunner, OpenVinoRunner, keras_available, openvino_available
 from deepfer.preprocess import stack_faces
 
@@ -64,11 +64,13 @@ def check_serving_files(xml: Path, meta: dict, source: Path | None) -> None:
     """Refuse a serving model whose weights changed since export, or that was exported from another ``source``."""
     serving = meta.get("serving") or {}
     want_bin = serving.get("bin_sha256")
-    if want_bin and xml.with_suffix(".bin").is_file() and file_sha256(xml.with_suffix(".bin")) != want_bin:
-        raise ModelError(f"{xml.with_suffix('.bin')} differs from the weights recorded at export (corrupt or replaced); "
-                         f"re-export with `python -m deepfer export`")
+    weights = xml.with_suffix(".bin")
+    if want_bin and weights.exists() and file_sha256(weights) != want_bin:
+        meta_name = metadata_path(xml).name
+        raise ModelError(f"{weights} differs from the weights recorded at export in {meta_name} (the weights are corrupt or "
+                         f"replaced, or {meta_name} belongs to another model); re-export with `python -m deepfer export`")
     want_src = (serving.get("source") or {}).get("sha256")
-    if source is not None and source.is_file() and want_src and file_sha256(source) != want_src:
+    if source is not None and source.exists() and want_src and file_sha256(source) != want_src:
         raise ModelError(f"{xml.name} was exported from another {source.name} than the one beside it: re-export with "
                          f"`python -m deepfer export --model {source}`, or run the Keras model with --runtime keras")
 
@@ -101,11 +103,12 @@ class EmotionClassifier:
         if chosen == "openvino":
             check_serving_files(p, meta, given if given.suffix in MODEL_SUFFIXES else None)
             runner = OpenVinoRunner(p, threads=threads if threads is not None else inference_threads())
+            check_metadata(p, meta)  # the Keras loader checks a .keras model's own
         else:
             runner = KerasRunner(p, meta, precision=precision)
         labels = meta.get("labels")
         if labels and list(labels) != list(EMOTIONS):
-            raise ModelError(f"{p}: model labels {labels} differ from DeepFER's order {list(EMOTIONS)}")
+            raise ModelError(f"{metadata_path(p)}: model labels {labels} differ from DeepFER's order {list(EMOTIONS)}")
         return cls(runner, meta, path=p)
 
     @property

@@ -14,6 +14,7 @@ import numpy as np
 
 from deepfer.errors import ModelError
 from deepfer.labels import EMOTIONS, INPUT_SHAPE
+from deepfer.model.io import load_keras_model, readable
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,12 @@ class OpenVinoRunner:
 
     def __init__(self, path: str | Path, threads: int | None = None):
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise ModelError(f"serving model {path} does not exist; make it with `python -m deepfer export`")
-        if not path.with_suffix(".bin").is_file():
+        if not path.with_suffix(".bin").exists():
             raise ModelError(f"{path}: its weights file {path.with_suffix('.bin').name} is missing; re-export with `python -m deepfer export`")
+        readable(path)  # permission, a folder...
+        readable(path.with_suffix(".bin"), allow_empty=True)  # a model without weights has an empty one
         if not openvino_available():
             raise ModelError(f"{path} needs OpenVINO: pip install openvino (part of DeepFER's default install)")
         import openvino as ov
@@ -88,8 +91,6 @@ class KerasRunner:
             raise ModelError(f"unknown precision {precision!r}; use auto, float32 or bfloat16")
         if not keras_available():
             raise ModelError(f"{path} needs Keras and TensorFlow for --runtime keras: pip install -e '.[keras]'")
-        from deepfer.model.io import load_keras_model
-
         self._model = load_keras_model(path)
         self.precision = "float32"
         arch = metadata.get("architecture")

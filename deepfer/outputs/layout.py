@@ -21,8 +21,10 @@ IMAGES_CSV = "images.csv"
 ERRORS_CSV = "errors.csv"
 SKIPPED_CSV = "skipped.csv"
 MANIFEST_JSON = "manifest.json"
+#: Held by the run writing into the folder (``batch.manifest.FolderLock``).
+LOCK_FILE = ".deepfer-run.lock"
 #: The run's own files: never inputs, never a video's output names.
-RUN_FILES = (IMAGES_CSV, ERRORS_CSV, SKIPPED_CSV, MANIFEST_JSON)
+RUN_FILES = (IMAGES_CSV, ERRORS_CSV, SKIPPED_CSV, MANIFEST_JSON, LOCK_FILE)
 #: Video stems that would collide with the run's own files.
 RESERVED_STEMS = frozenset(Path(name).stem for name in RUN_FILES)
 #: The name part of files still being written (``deepfer.fileio.tmp_path``).

@@ -82,7 +82,7 @@ def find_outputs(folder: str | Path) -> BatchOutput:
             out.images_csv = p
         elif p.name == ERRORS_CSV:
             out.errors_csv = p
-        elif (stem := video_stem_of(p)) is not None and not p.name.endswith(".tmp" + CSV_SUFFIX):
+        elif (stem := video_stem_of(p)) is not None:  # not a run file, not unfinished
             files = video_outputs(folder, stem)
             out.videos[stem] = VideoOutput(stem, p, files.summary_path if files.summary_path.is_file() else None,
                                            files.annotated_path if files.annotated_path.is_file() else None)

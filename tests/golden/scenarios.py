@@ -61,14 +61,20 @@ def run(media: Path, root: Path, name: str, extra: tuple[str, ...] = ()) -> tupl
     return proc.returncode, root / out
 
 
+#: Run files that did not exist when the goldens were frozen.
+LATER_RUN_FILES = ("manifest.json", "skipped.csv")
+
+
 def normalized(root: Path, name: str) -> dict[str, str]:
     """Every output of scenario ``name`` as text: CSV and JSON verbatim but for ``<TMP>`` (and no
-    ``analysis_fps``), binary files and --sort-into copies as their SHA-256."""
+    ``analysis_fps``), binary files and --sort-into copies as their SHA-256.  The run files added
+    after the freeze (``manifest.json``: hashes and settings; ``skipped.csv``) are left out: they are
+    tested on their own (tests/test_batch_integrity.py)."""
     files: dict[str, str] = {}
     folders = [root / f"out_{name}"] + ([root / f"sorted_{name}"] if (root / f"sorted_{name}").exists() else [])
     for folder in folders:
         for p in sorted(folder.rglob("*")):
-            if not p.is_file():
+            if not p.is_file() or (folder.name.startswith("out_") and p.name in LATER_RUN_FILES):
                 continue
             key = f"{folder.name.split('_')[0]}/{p.relative_to(folder).as_posix()}"
             if p.suffix in (".csv", ".json"):
@@ -78,9 +84,27 @@ def normalized(root: Path, name: str) -> dict[str, str]:
                     data.pop("analysis_fps", None)
                     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
                 files[key] = text
+            elif p.suffix == ".mp4":  # the pictures, not the container's bytes (its muxer may change)
+                files[key] = frames_digest(p)
             else:
                 files[key] = "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()
     return files
+
+
+def frames_digest(path: Path) -> str:
+    """``frames-sha256:<count>:<digest>`` of a video's decoded frames (BGR pixels, in order)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    h, n = hashlib.sha256(), 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        h.update(frame.tobytes())
+        n += 1
+    cap.release()
+    return f"frames-sha256:{n}:{h.hexdigest()}"
 
 
 def write(media: Path, work: Path) -> None:
@@ -90,7 +114,7 @@ def write(media: Path, work: Path) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         files = normalized(work, name)
         for key, text in files.items():
-            target = dest / (key + (".sha256" if text.startswith("sha256:") else ""))
+            target = dest / (key + (".sha256" if text.startswith("sha256:") else ".frames" if text.startswith("frames-sha256:") else ""))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         (dest / "exit_code").write_text(f"{code}\n")
@@ -102,7 +126,7 @@ def read_golden(name: str) -> dict[str, str]:
     out = {}
     for p in sorted(dest.rglob("*")):
         if p.is_file() and p.name != "exit_code":
-            key = p.relative_to(dest).as_posix().removesuffix(".sha256")
+            key = p.relative_to(dest).as_posix().removesuffix(".sha256").removesuffix(".frames")
             out[key] = p.read_text(encoding="utf-8")
     return out
 
