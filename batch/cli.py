@@ -8,6 +8,7 @@ import os
 import sys
 
 from deepfer.analysis.detect import DEFAULT_DETECTOR, DETECTOR_CHOICES, DETECTOR_HELP
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL
 
 EPILOG = """outputs (in --out DIR):
   <video-stem>.csv            one row per (frame, face), and one per analyzed frame with no face
@@ -17,12 +18,14 @@ EPILOG = """outputs (in --out DIR):
   errors.csv                  inputs that could not be processed, with the reason
   skipped.csv                 files in the input folders that are not media (or hidden), with the reason
   manifest.json               which input (path, size, content hash) and settings made each output
+  report.html                 with --report: every video compared (shares, timelines), images, failures
 
 exit status: 0 all inputs done, 1 some inputs failed (see errors.csv), 2 the run could not start.
 
 examples:
   python -m batch lecture.mp4 --out results --annotate
-  python -m batch photos/ clips/ --out results --stride 2 --smooth 5
+  python -m batch photos/ clips/ --out results --stride 2 --smooth-s 1 --hold-s 2
+  python -m batch interview.mp4 --out results --raw      # per-frame emotions, no temporal model
   python -m batch photos/ --out results --sort-into sorted_photos
   python -m batch photos/ clips/ --out results --resume      # after an interruption
   python -m batch clips/ --out results --engine ray --workers 2          # a private local Ray
@@ -47,10 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
                    "on TensorFlow (pip install -e '.[keras]')")
     p.add_argument("--detector", default=DEFAULT_DETECTOR, choices=DETECTOR_CHOICES, help=f"face detector: {DETECTOR_HELP}")
     p.add_argument("--stride", type=int, default=1, metavar="N", help="analyze every Nth video frame (rows keep true frame numbers; default 1)")
-    p.add_argument("--smooth", type=int, default=0, metavar="K",
-                   help="also write smooth_<emotion> columns: moving average over each face's last K analyzed frames (default off)")
+    p.add_argument("--smooth-s", type=float, default=DEFAULT_TEMPORAL.smooth_s, metavar="SEC",
+                   help="time constant, in seconds, of the exponential smoothing of each face's probabilities "
+                   f"(smooth_<emotion> columns; default {DEFAULT_TEMPORAL.smooth_s}; 0: off)")
+    p.add_argument("--hold-s", type=float, default=DEFAULT_TEMPORAL.hold_s, metavar="SEC",
+                   help="a face's emotion (the emotion column, summaries, annotated video) changes only after another "
+                   f"emotion has led the smoothed probabilities for SEC seconds (default {DEFAULT_TEMPORAL.hold_s}; 0: at once)")
+    p.add_argument("--raw", action="store_true", help="per-frame emotions: the same as --smooth-s 0 --hold-s 0")
     p.add_argument("--annotate", action="store_true", help="also write <video-stem>.annotated.mp4")
     p.add_argument("--sort-into", metavar="DIR2", help="copy single-face images into DIR2/<emotion>/ (others to _multiple/, _no_face/)")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.html: charts and tables of the whole output folder in one self-contained page "
+                   "(needs Plotly: pip install -e '.[dashboard]')")
     p.add_argument("--resume", action="store_true",
                    help="keep outputs that manifest.json says were made from the same file with the same options, model and "
                    "detector; redo the rest; continue a cut-off video from its last checkpoint")
@@ -76,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     from deepfer.errors import DeepFERError
 
     try:
-        options = dict(model=args.model, runtime=args.runtime, detector=args.detector, stride=args.stride, smooth=args.smooth,
+        options = dict(model=args.model, runtime=args.runtime, detector=args.detector, stride=args.stride,
+                       smooth_s=0.0 if args.raw else args.smooth_s, hold_s=0.0 if args.raw else args.hold_s,
                        annotate=args.annotate, sort_into=args.sort_into, resume=args.resume, progress=args.progress)
         if args.engine == "ray":
             from batch.engines.ray import run_batch_ray
@@ -93,4 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: finished files are kept; run again with --resume to continue", file=sys.stderr)
         return 130
     print(report.summary_line())
+    if args.report:
+        from deepfer.outputs.report import write_report
+
+        try:
+            print(f"report: {write_report(args.out)}")
+        except DeepFERError as exc:
+            print(f"error: no report: {exc}", file=sys.stderr)
+            return 2
     return 0 if report.ok else 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from batch.errors import BatchError, describe
 from batch.inputs import InputItem, Skip, collect_inputs
 from batch.manifest import FolderLock, Manifest, Source
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL, TemporalSettings
 from deepfer.outputs.columns import IMAGE_COLUMNS
 from deepfer.outputs.layout import ANNOTATED_SUFFIX, IMAGES_CSV, VideoOutputs, is_run_file, reserved_stem, video_outputs
 from deepfer.outputs.sinks import CSVSink, read_rows
@@ -53,12 +54,13 @@ def video_stems(items: list[InputItem], manifest: Manifest | None = None, source
     return stems
 
 
-def check_options(*, stride: int, smooth: int) -> None:
+def check_options(*, stride: int, smooth_s: float, hold_s: float) -> None:
     """Fail fast on option values no engine can use."""
     if stride < 1:
         raise BatchError(f"--stride must be at least 1, got {stride}")
-    if smooth < 0:
-        raise BatchError(f"--smooth must be 0 or more, got {smooth}")
+    for name, value in (("--smooth-s", smooth_s), ("--hold-s", hold_s)):
+        if not (value >= 0 and value < float("inf")):
+            raise BatchError(f"{name} must be a number of seconds, 0 or more, got {value}")
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -96,8 +98,14 @@ class Options:
     """The analysis options of a run, the same for every unit."""
 
     stride: int = 1
-    smooth: int = 0
+    smooth_s: float = DEFAULT_TEMPORAL.smooth_s
+    hold_s: float = DEFAULT_TEMPORAL.hold_s
     annotate: bool = False
+
+    @property
+    def temporal(self) -> TemporalSettings:
+        """How each video face's emotion is decided over time (:mod:`deepfer.analysis.temporal`)."""
+        return TemporalSettings(smooth_s=self.smooth_s, hold_s=self.hold_s)
 
 
 class ImageRun:
@@ -180,7 +188,8 @@ class Plan:
     def video_settings(self, annotate: bool | None = None) -> dict:
         """The settings a video's outputs record (analysis settings + stride, smoothing, annotation)."""
         o = self.options
-        return {"stride": o.stride, "smooth": o.smooth, "annotate": o.annotate if annotate is None else annotate, **self.settings}
+        return {"stride": o.stride, "smooth_s": o.smooth_s, "hold_s": o.hold_s, "annotate": o.annotate if annotate is None else annotate,
+                **self.settings}
 
     def video_done(self, it: InputItem) -> bool:
         """Whether the folder holds this video's complete outputs, made from this file with these settings
@@ -247,7 +256,7 @@ def plan_run(inputs: list[str | Path], out_dir: str | Path, sort_into: str | Pat
     Without ``resume`` every input is analyzed again, but the manifest's stems are kept (an input's
     output names do not change from run to run).
     """
-    check_options(stride=options.stride, smooth=options.smooth)
+    check_options(stride=options.stride, smooth_s=options.smooth_s, hold_s=options.hold_s)
     out_dir = Path(out_dir)
     sort_dir = Path(sort_into) if sort_into is not None else None
     manifest = Manifest.load(out_dir)

@@ -73,7 +73,7 @@ def run_unit(unit: VideoUnit | ImageBlock, pipeline: FacePipeline, out_dir: str 
     from deepfer.outputs.video import analyze_video
 
     try:
-        outputs = analyze_video(unit.path, out_dir, pipeline, stride=options.stride, smooth=options.smooth, annotate=options.annotate,
+        outputs = analyze_video(unit.path, out_dir, pipeline, stride=options.stride, temporal=options.temporal, annotate=options.annotate,
                                 stem=unit.stem, on_progress=on_progress, progress=progress,
                                 checkpoint_key=unit.key, resume=unit.resume)
     except Exception as exc:  # one bad video never stops the run

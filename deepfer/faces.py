@@ -28,7 +28,10 @@ class Faces:
     recent frames once a stream analyzer has smoothed them (``None`` for a single image);
     ``landmarks`` ``(N, 5, 2)`` float32 are the detector's five points per face, ``(x, y)`` in the
     image's pixels, in YuNet's order (the person's right eye, left eye, nose tip, right and left
-    mouth corners), or ``None`` when the detector gives none.  Index with an int, slice or boolean mask."""
+    mouth corners), or ``None`` when the detector gives none.  ``emotion_ids`` is each face's emotion as
+    decided over time (:mod:`deepfer.analysis.temporal`) in a video, ``None`` for a single image: then the
+    emotion is the argmax of ``probs``.  :attr:`labels` and :attr:`confidences` are what every output
+    shows.  Index with an int, slice or boolean mask."""
 
     boxes: np.ndarray
     det_scores: np.ndarray
@@ -36,6 +39,7 @@ class Faces:
     track_ids: np.ndarray | None = None
     smoothed: np.ndarray | None = None
     landmarks: np.ndarray | None = None
+    emotion_ids: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         boxes = np.asarray(self.boxes, dtype=np.int32).reshape(-1, 4)
@@ -60,6 +64,11 @@ class Faces:
             if len(landmarks) != n:
                 raise ValueError(f"{n} boxes but {len(landmarks)} landmark rows")
             object.__setattr__(self, "landmarks", landmarks)
+        if self.emotion_ids is not None:
+            emotions = np.asarray(self.emotion_ids, dtype=np.int64).reshape(-1)
+            if len(emotions) != n:
+                raise ValueError(f"{n} boxes but {len(emotions)} decided emotions")
+            object.__setattr__(self, "emotion_ids", emotions)
         ids = np.full(n, -1, np.int64) if self.track_ids is None else np.asarray(self.track_ids, dtype=np.int64).reshape(-1)
         if len(ids) != n:
             raise ValueError(f"{n} boxes but {len(ids)} track ids")
@@ -82,6 +91,7 @@ class Faces:
             self.track_ids[index],
             None if self.smoothed is None else self.smoothed[index],
             None if self.landmarks is None else self.landmarks[index],
+            None if self.emotion_ids is None else self.emotion_ids[index],
         )
 
     @property
@@ -95,6 +105,9 @@ class Faces:
 
     @property
     def label_ids(self) -> np.ndarray:
+        """The emotion shown for each face: the one decided over time when there is one, else the argmax."""
+        if self.emotion_ids is not None:
+            return self.emotion_ids
         return self._need_probs().argmax(axis=1) if len(self) else np.zeros(0, np.int64)
 
     @property
@@ -102,8 +115,21 @@ class Faces:
         return [EMOTIONS[i] for i in self.label_ids]
 
     @property
+    def shown_probs(self) -> np.ndarray:
+        """The probabilities behind :attr:`labels`: the smoothed ones in a video, else the frame's own."""
+        return self.smoothed if self.smoothed is not None else self._need_probs()
+
+    @property
     def confidences(self) -> np.ndarray:
-        return self._need_probs().max(axis=1) if len(self) else np.zeros(0, np.float32)
+        """Each face's probability of its shown emotion (:attr:`label_ids`, in :attr:`shown_probs`)."""
+        if not len(self):
+            return np.zeros(0, np.float32)
+        return self.shown_probs[np.arange(len(self)), self.label_ids]
+
+    @property
+    def raw_label_ids(self) -> np.ndarray:
+        """The frame's own argmax, whatever was decided over time (the raw view)."""
+        return self._need_probs().argmax(axis=1) if len(self) else np.zeros(0, np.int64)
 
     def with_probs(self, probs: np.ndarray) -> Faces:
         return replace(self, probs=probs)
@@ -114,11 +140,8 @@ class Faces:
     def with_smoothed(self, smoothed: np.ndarray) -> Faces:
         return replace(self, smoothed=smoothed)
 
-    def display(self, smoothed: bool) -> Faces:
-        """These faces with the probabilities to show: the smoothed ones when asked for and present."""
-        if smoothed and self.smoothed is not None:
-            return replace(self, probs=self.smoothed)
-        return self
+    def with_emotions(self, emotion_ids: np.ndarray) -> Faces:
+        return replace(self, emotion_ids=emotion_ids)
 
     def scaled(self, factor: float) -> Faces:
         """Boxes (and landmarks) multiplied by ``factor`` (e.g. detection on a downscaled frame)."""
@@ -143,16 +166,18 @@ class Faces:
         return out
 
     def rows(self) -> list[dict]:
-        """One dict per face keyed by :data:`FACE_COLUMNS` (probabilities rounded to 6 places)."""
+        """One dict per face keyed by :data:`FACE_COLUMNS`: the frame's own probabilities (rounded to 6
+        places), and the shown emotion with its confidence (:attr:`labels`, :attr:`confidences`)."""
         probs = self._need_probs()
+        labels, confidences = self.label_ids, self.confidences
         out = []
         for i in range(len(self)):
             x, y, w, h = (int(v) for v in self.boxes[i])
             row: dict[str, Any] = {"face_id": int(self.track_ids[i]) if self.track_ids[i] >= 0 else "",
                                    "x": x, "y": y, "w": w, "h": h, "det_score": round(float(self.det_scores[i]), 4)}
             row.update({e: round(float(p), 6) for e, p in zip(EMOTIONS, probs[i])})
-            row["emotion"] = EMOTIONS[int(probs[i].argmax())]
-            row["confidence"] = round(float(probs[i].max()), 6)
+            row["emotion"] = EMOTIONS[int(labels[i])]
+            row["confidence"] = round(float(confidences[i]), 6)
             out.append(row)
         return out
 

@@ -5,6 +5,18 @@ from __future__ import annotations
 #: The seven emotions, in the order of every model output and every CSV column.
 EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 NUM_CLASSES = len(EMOTIONS)
+
+#: The one colour of each emotion, as ``#rrggbb``: every chart (dashboard, Gradio) and, as BGR
+#: (:func:`bgr`, :data:`deepfer.analysis.annotate.COLORS_BGR`), every box drawn on an image or video.
+EMOTION_COLORS: dict[str, str] = {
+    "angry": "#dc2828",
+    "disgust": "#288c28",
+    "fear": "#963c96",
+    "happy": "#ffc800",
+    "neutral": "#b4b4b4",
+    "sad": "#2878c8",
+    "surprise": "#ff8c00",
+}
 INPUT_SIZE = 48
 INPUT_SHAPE: tuple[int, int, int] = (INPUT_SIZE, INPUT_SIZE, 1)
 
@@ -27,3 +39,10 @@ def label_index(name: str) -> int:
         return EMOTIONS.index(key)
     except ValueError:
         raise ValueError(f"unknown emotion {name!r}; expected one of {', '.join(EMOTIONS)}") from None
+
+
+def bgr(hex_color: str) -> tuple[int, int, int]:
+    """``"#rrggbb"`` as OpenCV's ``(b, g, r)``."""
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return b, g, r

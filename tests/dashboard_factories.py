@@ -35,16 +35,17 @@ def make_video_output(folder: Path, stem: str = "clip", frames: int = 20, fps: f
             rows.append({"frame": f, "timestamp_s": t, "face_id": fid, "x": x, "y": y, "w": w, "h": h, "det_score": 5.0,
                          **dict(zip(EMOTIONS, p)), "emotion": EMOTIONS[k], "confidence": max(p)})
     df = pd.DataFrame(rows)
-    if smooth:
+    if smooth:  # the format with emotions decided over time (smooth_* and raw_emotion columns)
         for e in EMOTIONS:
             df[f"smooth_{e}"] = df[e]
+        df["raw_emotion"] = df["emotion"]
     df.to_csv(folder / f"{stem}.csv", index=False)
     (folder / f"{stem}.summary.json").write_text(json.dumps({"source": str(folder / f"{stem}.mp4"), "frames": frames, "fps": fps}))
     return folder
 
 
 def make_images_output(folder: Path, image_dir: Path) -> Path:
-    """``images.csv`` (faces of images have no face_id, as the batch writes it) for two generated images (one with a face row, one without) and ``errors.csv``."""
+    """``images.csv`` (faces numbered 1..N per image in face_id, as the batch writes it) for two generated images (one with a face row, one without) and ``errors.csv``."""
     import cv2
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -53,9 +54,9 @@ def make_images_output(folder: Path, image_dir: Path) -> Path:
     cv2.imwrite(str(a), np.full((120, 160, 3), 128, np.uint8))
     cv2.imwrite(str(b), np.zeros((50, 50, 3), np.uint8))
     p = _probs(3, 0.9)
-    rows = [{"path": str(a), "face_id": "", "x": 20, "y": 20, "w": 60, "h": 60, "det_score": 4.0, **dict(zip(EMOTIONS, p)),
+    rows = [{"path": str(a), "face_id": 1, "x": 20, "y": 20, "w": 60, "h": 60, "det_score": 4.0, **dict(zip(EMOTIONS, p)),
              "emotion": "happy", "confidence": 0.9},
-            {"path": str(a), "face_id": "", "x": 90, "y": 20, "w": 50, "h": 50, "det_score": 3.0, **dict(zip(EMOTIONS, _probs(0, 0.4))),
+            {"path": str(a), "face_id": 2, "x": 90, "y": 20, "w": 50, "h": 50, "det_score": 3.0, **dict(zip(EMOTIONS, _probs(0, 0.4))),
              "emotion": "angry", "confidence": 0.4},
             {"path": str(b), **{c: "" for c in ("face_id", "x", "y", "w", "h", "det_score", *EMOTIONS, "emotion", "confidence")}}]
     pd.DataFrame(rows).to_csv(folder / "images.csv", index=False)

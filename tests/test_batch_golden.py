@@ -18,21 +18,30 @@ from deepfer.outputs.video import analyze_video as process_video
 pytestmark = pytest.mark.shared
 
 
+def _pts(video) -> np.ndarray:
+    """Each frame's presentation time in seconds, as PyAV decodes them."""
+    import av
+
+    with av.open(str(video)) as c:
+        s = c.streams.video[0]
+        return np.array([float(f.pts * s.time_base) for f in c.decode(s)]) - float((s.start_time or 0) * s.time_base)
+
+
 @pytest.fixture(scope="module")
 def street(media, pipeline, tmp_path_factory):
-    """street_phone.mp4 analyzed once with --annotate --smooth 5 (shared by the tests below)."""
+    """street_phone.mp4 analyzed once with --annotate and the default temporal model (shared by the tests below)."""
     out = tmp_path_factory.mktemp("street")
-    vo = process_video(media / "street_phone.mp4", out, pipeline, smooth=5, annotate=True)
+    vo = process_video(media / "street_phone.mp4", out, pipeline, annotate=True)
     return vo, pd.read_csv(vo.csv_path, keep_default_na=False)
 
 
 def test_video_csv_has_a_row_for_every_frame(street, media):
     vo, df = street
-    assert tuple(df.columns) == VIDEO_COLUMNS + SMOOTH_COLUMNS
+    assert tuple(df.columns) == VIDEO_COLUMNS
     assert sorted(df["frame"].unique()) == list(range(115))
-    fps = read_video_info(media / "street_phone.mp4").fps
     first = df.drop_duplicates("frame")
-    assert np.allclose(first["timestamp_s"].astype(float), first["frame"] / fps, atol=1e-5)
+    # presentation times from the container (40 ms apart here; the container declares 24.70 fps)
+    assert np.allclose(first["timestamp_s"].astype(float), _pts(media / "street_phone.mp4"), atol=1e-5)
     assert vo.csv_path.name == "street_phone.csv" and not list(vo.csv_path.parent.glob("*.tmp*"))
 
 
@@ -45,7 +54,12 @@ def test_video_face_found_and_tracked(street):
     assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     smooth = faces[list(SMOOTH_COLUMNS)].astype(float).to_numpy()
     assert np.allclose(smooth.sum(axis=1), 1.0, atol=1e-4)
-    assert (faces["emotion"] == [EMOTIONS[i] for i in probs.argmax(axis=1)]).all()
+    assert (faces["raw_emotion"] == [EMOTIONS[i] for i in probs.argmax(axis=1)]).all()
+    conf = smooth[np.arange(len(faces)), [EMOTIONS.index(e) for e in faces["emotion"]]]
+    assert np.allclose(faces["confidence"].astype(float), conf, atol=1e-6)  # the shown emotion's smoothed probability
+    one = faces[faces["face_id"] == faces["face_id"].value_counts().index[0]]
+    changes = (one["emotion"] != one["emotion"].shift()).sum() - 1
+    assert changes <= (one["timestamp_s"].astype(float).max() - one["timestamp_s"].astype(float).min()) / 1.0 + 1  # hold 1 s
     # one face, no second box on the street light or the chest
     assert faces.groupby("frame").size().max() == 1
 
@@ -66,12 +80,13 @@ def test_video_summary_and_annotated_copy(street):
 
 
 def test_stride_keeps_true_frame_numbers(media, pipeline, tmp_path):
-    vo = process_video(media / "street_phone.mp4", tmp_path, pipeline, stride=4)
+    vo = process_video(media / "street_phone.mp4", tmp_path, pipeline, stride=4, annotate=True)
     df = pd.read_csv(vo.csv_path, keep_default_na=False)
     assert sorted(df["frame"].unique()) == list(range(0, 115, 4))
+    src, ann = read_video_info(media / "street_phone.mp4"), read_video_info(vo.annotated_path)
+    assert ann.frame_count == 29 and abs(ann.duration_s - src.duration_s) < 0.3  # plays in real time, not 4x fast
     assert json.loads(vo.summary_path.read_text())["frames"] == 115
-    fps = read_video_info(media / "street_phone.mp4").fps
-    assert np.allclose(df["timestamp_s"], df["frame"] / fps, atol=1e-5)
+    assert np.allclose(df["timestamp_s"], _pts(media / "street_phone.mp4")[df["frame"].to_numpy()], atol=1e-5)
 
 
 def test_images_csv_and_sort_into(media, pipeline, tmp_path):

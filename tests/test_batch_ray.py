@@ -300,8 +300,8 @@ def test_ray_equals_local_with_stride_smooth_annotate_and_sort_into(ray_local, m
     src.mkdir()
     for name in ("justin.jpg", "test_image.jpg", "no-faces.jpg", "street_phone.mp4"):
         shutil.copyfile(media / name, src / name)
-    options = dict(stride=2, smooth=3, annotate=True, progress=False)
-    local = _local_cli([src], tmp_path / "local", "--stride", "2", "--smooth", "3", "--annotate", "--sort-into", str(tmp_path / "sorted_local"))
+    options = dict(stride=2, smooth_s=0.5, hold_s=0.5, annotate=True, progress=False)
+    local = _local_cli([src], tmp_path / "local", "--stride", "2", "--smooth-s", "0.5", "--hold-s", "0.5", "--annotate", "--sort-into", str(tmp_path / "sorted_local"))
     remote = run_batch_ray([src], tmp_path / "ray", workers=2, sort_into=tmp_path / "sorted_ray", **options)
     assert local.returncode == 0 and remote.ok, local.stderr[-2000:]
     names = sorted(p.name for p in (tmp_path / "local").iterdir())

@@ -48,10 +48,10 @@ def test_kill_and_resume_matches_an_uninterrupted_run(media, pipeline, tmp_path)
         shutil.copy(media / "street_phone.mp4", src / f"{name}.mp4")
     shutil.copy(media / "justin.jpg", src / "justin.jpg")
     shutil.copy(media / "no-faces.jpg", src / "no-faces.jpg")
-    args = ["--smooth", "3", "--no-progress"]
+    args = ["--smooth-s", "0.5", "--no-progress"]
 
     reference = tmp_path / "reference"
-    run_batch([src], reference, smooth=3, pipeline=pipeline, progress=False)
+    run_batch([src], reference, smooth_s=0.5, pipeline=pipeline, progress=False)
 
     out = tmp_path / "out"
     proc = _batch([str(src), "--out", str(out), *args])

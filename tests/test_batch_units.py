@@ -16,10 +16,10 @@ from deepfer.outputs.summary import SummaryBuilder
 
 
 def test_columns_derive_from_faces():
-    assert VIDEO_COLUMNS == ("frame", "timestamp_s", *FACE_COLUMNS)
+    assert VIDEO_COLUMNS == ("frame", "timestamp_s", *FACE_COLUMNS, *SMOOTH_COLUMNS, "raw_emotion")
     assert IMAGE_COLUMNS == ("path", *FACE_COLUMNS)
-    assert ",".join(VIDEO_COLUMNS) == "frame,timestamp_s,face_id,x,y,w,h,det_score,angry,disgust,fear,happy,neutral,sad,surprise,emotion,confidence"
-    assert all(c.startswith("smooth_") for c in SMOOTH_COLUMNS)
+    assert ",".join(VIDEO_COLUMNS) == ("frame,timestamp_s,face_id,x,y,w,h,det_score,angry,disgust,fear,happy,neutral,sad,surprise,emotion,confidence,"
+                                       "smooth_angry,smooth_disgust,smooth_fear,smooth_happy,smooth_neutral,smooth_sad,smooth_surprise,raw_emotion")
 
 
 def test_csv_sink_is_atomic_and_strict(tmp_path):
@@ -84,17 +84,18 @@ def test_missing_inputs_fail_fast(tmp_path):
 def test_summary_shares_and_segments():
     sb = SummaryBuilder(fps=10.0, stride=1)
     happy, sad = np.eye(7)[[3]], np.eye(7)[[5]]
-    for f in range(4):
-        sb.add(f, f / 10, np.array([0]), happy)
-    sb.add(4, 0.4, np.array([], np.int64), np.zeros((0, 7)))
+    for f in range(4):  # the raw argmax says sad in frame 1; the shown (decided) emotion stays happy
+        sb.add(f, f / 10, np.array([0]), np.array([3]), happy, np.array([5 if f == 1 else 3]))
+    sb.add(4, 0.4, np.array([], np.int64), np.zeros(0, np.int64), np.zeros((0, 7)))
     for f in range(5, 7):
-        sb.add(f, f / 10, np.array([0]), sad)
+        sb.add(f, f / 10, np.array([0]), np.array([5]), sad)
     s = sb.to_json(frames=7)
     assert s["frames_analyzed"] == 7 and s["frames_with_face"] == 6 and s["faces_tracked"] == 1
     face = s["faces"]["0"]
     assert face["share"]["happy"] == pytest.approx(4 / 6, abs=1e-4) and face["dominant"] == "happy"
     assert [(g["start_s"], g["end_s"], g["emotion"]) for g in face["segments"]] == [(0.0, 0.4, "happy"), (0.5, 0.7, "sad")]
     assert s["overall"]["segments"] == face["segments"]
+    assert face["share_raw"]["sad"] == pytest.approx(3 / 6, abs=1e-4) and face["share"]["sad"] == pytest.approx(2 / 6, abs=1e-4)
 
 
 def test_prefetch_keeps_order_reraises_and_stops_early():

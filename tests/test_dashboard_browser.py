@@ -53,7 +53,7 @@ def _batch_output(tmp: Path, media: Path) -> Path:
         from batch.engines.local import run_batch
     except ImportError:
         return make_images_output(make_video_output(tmp / "batch", stem="street_phone"), tmp / "imgs")
-    run_batch([media / "street_phone.mp4", media / "justin.jpg", media / "test_image.jpg"], tmp / "batch", stride=2, smooth=5,
+    run_batch([media / "street_phone.mp4", media / "justin.jpg", media / "test_image.jpg"], tmp / "batch", stride=2, smooth_s=0.5,
               progress=False)
     return tmp / "batch"
 

@@ -129,7 +129,7 @@ def test_live_page_shows_faces_latency_and_chart(monkeypatch, media):
     monkeypatch.setattr(live_view, "start_streamer", fake_streamer)
     at = page("3_Live_webcam.py").run()
     assert not at.exception
-    assert "face **#0 happy**" in texts(at)
+    assert "face **#0 happy " in texts(at)  # "#0 happy 52%", as drawn on the video
     assert "Per-frame processing:" in texts(at)
     assert len(at.get("plotly_chart")) == 1
     assert [s.label for s in at.selectbox] == ["Face detector"] and at.selectbox[0].value == "yunet" and len(at.slider) == 2
@@ -167,10 +167,44 @@ def test_batch_page_on_a_video_output(monkeypatch, tmp_path):
     assert at.selectbox(key="run").options == [str(tmp_path / "run")]  # the runs under the root are offered
     assert at.selectbox(key="result").options == ["video: clip"]
     assert len(at.get("plotly_chart")) == 3  # timeline, share of time, segments
-    assert len(at.get("download_button")) == 1
+    assert len(at.get("download_button")) == 3  # the folder's HTML report, the CSV and the summary JSON
+    assert not at.get("video")  # no annotated video, no player
     assert any("not available" in i.value for i in at.info)  # no video file: numbers only
     at.toggle[0].set_value(True).run()
     assert not at.exception
+
+
+def test_batch_page_plays_and_offers_the_annotated_video(monkeypatch, tmp_path):
+    import numpy as np
+
+    from deepfer.analysis.video import VideoSink
+
+    monkeypatch.setenv("DEEPFER_RESULTS_DIR", str(tmp_path))
+    make_video_output(tmp_path / "run", smooth=True)
+    with VideoSink(tmp_path / "run" / "clip.annotated.mp4", 10.0, (160, 120)) as sink:
+        for i in range(20):
+            sink.write(np.full((120, 160, 3), 10 * i, np.uint8))
+    at = page("4_Batch_explorer.py").run()
+    assert not at.exception and not at.error
+    assert len(at.get("video")) == 1  # the H.264 annotated video, in a player
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "Download the HTML report (all videos, images and failures in one page)", "Download the per-frame CSV", "Download the summary JSON", "Download the annotated video"]
+
+
+def test_batch_page_explains_an_old_annotated_video_it_cannot_play(monkeypatch, tmp_path):
+    import cv2
+    import numpy as np
+
+    monkeypatch.setenv("DEEPFER_RESULTS_DIR", str(tmp_path))
+    make_video_output(tmp_path / "run")
+    old = cv2.VideoWriter(str(tmp_path / "run" / "clip.annotated.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    for _ in range(5):
+        old.write(np.zeros((120, 160, 3), np.uint8))
+    old.release()
+    at = page("4_Batch_explorer.py").run()
+    assert not at.exception and not at.get("video")
+    assert "browsers cannot play" in texts(at)
+    assert len(at.get("download_button")) == 4  # it can still be downloaded (with the report, CSV, summary)
 
 
 def test_batch_page_on_images_and_errors(monkeypatch, tmp_path):
@@ -185,7 +219,7 @@ def test_batch_page_on_images_and_errors(monkeypatch, tmp_path):
     at.selectbox(key="result").set_value("images").run()
     assert not at.exception
     assert "2 image(s), 2 face(s), 1 image(s) without a face" in texts(at)
-    assert len(at.get("download_button")) == 2  # errors.csv and images.csv
+    assert len(at.get("download_button")) == 3  # errors.csv, the HTML report and images.csv
     at.slider[0].set_value((0.5, 1.0)).run()
     assert "1 face(s) shown" in texts(at)
 

@@ -261,6 +261,7 @@ def test_video_tab_needs_no_batch_module(handlers, media, monkeypatch):
 
 
 def test_video_tab_runs_the_batch_pipeline(handlers, media):
+    import av
     import pandas as pd
 
     seen = []
@@ -270,7 +271,9 @@ def test_video_tab_runs_the_batch_pipeline(handlers, media):
     df = pd.read_csv(csv)
     assert {"frame", "timestamp_s", *EMOTIONS, "emotion"} <= set(df.columns) and df.frame.nunique() == 23  # 115 frames / 5
     assert (df.emotion.dropna() != "").sum() >= 15  # one woman, visible most of the time
-    assert Path(preview).suffix == ".webm" and Path(preview).stat().st_size > 10_000
+    assert Path(preview) == mp4 and mp4.stat().st_size > 10_000  # the annotated video itself: H.264, browsers play it
+    with av.open(str(mp4)) as c:
+        assert c.streams.video[0].codec_context.name == "h264" and c.streams.video[0].frames == 23
     assert [t.name for t in fig.data] == list(EMOTIONS) and len(fig.data[0].x) == 23
     assert seen and seen == sorted(seen) and 0.9 <= seen[-1] <= 1.0  # progress reaches the UI
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deepfer.analysis.track import FaceTracker, ProbabilitySmoother
+from deepfer.analysis.temporal import RAW, TemporalFilter, TemporalSettings
+from deepfer.analysis.track import FaceTracker
 from deepfer.faces import Faces
 
 
@@ -53,26 +54,52 @@ def test_centroid_fallback_for_fast_motion_and_empty_frames():
     assert tr.update(faces((0, 0, 10, 10))).track_ids.tolist() == [0]
 
 
-def test_smoother_averages_per_track():
-    p1 = np.eye(7, dtype=np.float32)[[3]]
-    p2 = np.eye(7, dtype=np.float32)[[5]]
-    sm = ProbabilitySmoother(2)
-    f = lambda p, tid: faces((0, 0, 10, 10), probs=p).with_track_ids(np.array([tid]))  # noqa: E731
-    assert np.allclose(sm.update(f(p1, 0)), p1)
-    out = sm.update(f(p2, 0))
-    assert out[0, 3] == pytest.approx(0.5) and out[0, 5] == pytest.approx(0.5)
-    assert np.allclose(sm.update(f(p2, 1)), p2)  # another face has its own history
-    out = sm.update(f(p2, 0))  # window of 2: the first frame has left
-    assert np.allclose(out, p2)
-    assert np.allclose(out.sum(axis=1), 1.0)
+def _tracked(p, tid=0):
+    return faces((0, 0, 10, 10), probs=np.asarray(p, np.float32).reshape(1, 7)).with_track_ids(np.array([tid]))
 
 
-def test_smoother_k1_and_untracked_are_unchanged():
+def test_temporal_filter_smooths_in_seconds_not_frames():
+    """The same step in probability, seen at 10 and at 50 frames/s, is smoothed the same way over time."""
+    calm, happy = np.eye(7)[4], np.eye(7)[3]
+    settings = TemporalSettings(smooth_s=0.5, hold_s=0.0)
+    after = {}
+    for fps in (10, 50):
+        tf = TemporalFilter(settings)
+        tf.update(_tracked(calm), 0.0)
+        for k in range(1, fps + 1):  # one second of "happy"
+            out = tf.update(_tracked(happy), k / fps)
+        after[fps] = float(out.smoothed[0, 3])
+    assert after[10] == pytest.approx(1 - np.exp(-2.0), abs=1e-5) and after[50] == pytest.approx(after[10], abs=1e-5)
+
+
+def test_hysteresis_needs_a_lead_of_hold_seconds():
+    tf = TemporalFilter(TemporalSettings(smooth_s=0.0, hold_s=1.0))
+    neutral, happy = np.eye(7)[4], np.eye(7)[3]
+    assert tf.update(_tracked(neutral), 0.0).labels == ["neutral"]
+    for t in (0.1, 0.5, 0.9):  # a lead of 0.9 s is not enough
+        out = tf.update(_tracked(happy), t)
+        assert out.labels == ["neutral"] and out.raw_label_ids.tolist() == [3]
+    assert tf.update(_tracked(neutral), 1.0).labels == ["neutral"]  # the lead is broken: it starts again
+    labels = [tf.update(_tracked(happy), t).labels[0] for t in (1.1, 1.6, 2.05, 2.1)]
+    assert labels == ["neutral", "neutral", "neutral", "happy"]  # happy from 1.1 s, shown after 1.0 s of lead
+    out = tf.update(_tracked(happy), 2.2)
+    assert out.confidences[0] == pytest.approx(1.0)
+
+
+def test_temporal_filter_faces_apart_gaps_and_raw():
     p = np.random.default_rng(0).dirichlet(np.ones(7), size=2).astype(np.float32)
-    fs = faces((0, 0, 10, 10), (50, 0, 10, 10), probs=p)
-    assert np.array_equal(ProbabilitySmoother(1).update(fs), p)
-    sm = ProbabilitySmoother(5)
-    sm.update(fs)
-    assert np.allclose(sm.update(fs.with_probs(p[::-1])), p[::-1])  # track ids -1: no history
+    untracked = faces((0, 0, 10, 10), (50, 0, 10, 10), probs=p)
+    out = TemporalFilter().update(untracked, 0.0)  # no track ids: each frame on its own
+    assert np.array_equal(out.smoothed, p) and out.label_ids.tolist() == p.argmax(1).tolist()
+    tf = TemporalFilter(TemporalSettings(smooth_s=1.0, hold_s=0.0, gap_s=2.0))
+    tf.update(_tracked(np.eye(7)[0], tid=0), 0.0)
+    tf.update(_tracked(np.eye(7)[1], tid=1), 0.0)
+    assert tf.update(_tracked(np.eye(7)[2], tid=0), 0.5).smoothed[0, 0] > 0.5  # face 0's own history
+    assert tf.update(_tracked(np.eye(7)[2], tid=0), 5.0).smoothed[0].tolist() == np.eye(7)[2].tolist()  # after a gap: afresh
+    raw = TemporalFilter(RAW)
+    raw.update(_tracked(np.eye(7)[0]), 0.0)
+    assert raw.update(_tracked(np.eye(7)[5]), 0.04).labels == ["sad"]
     with pytest.raises(ValueError):
-        sm.update(faces((0, 0, 10, 10)))
+        TemporalSettings(smooth_s=-1)
+    with pytest.raises(ValueError):
+        tf.update(faces((0, 0, 10, 10)), 6.0)

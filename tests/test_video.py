@@ -72,3 +72,91 @@ def test_truncated_mp4_is_an_error(media, tmp_path):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(DeepFERError, match="not a readable video"):
         read_video_info(cut)
+
+
+# --- the annotated-video writer: H.264 that browsers play, deterministic, joinable ----------------------
+
+
+def _moving(n: int, size: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    """Frames with texture and motion (an encoder has real work to do)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, (size[1], size[0] + n, 3), np.uint8)
+    return [np.ascontiguousarray(base[:, i:i + size[0]]) for i in range(n)]
+
+
+def _write(path, frames, fps=24.7, size=None):
+    size = size or (frames[0].shape[1], frames[0].shape[0])
+    with VideoSink(path, fps, size) as sink:
+        for f in frames:
+            sink.write(f)
+    return path
+
+
+def test_sink_writes_h264_yuv420p_with_its_index_first(tmp_path):
+    import av
+
+    path = _write(tmp_path / "a.mp4", _moving(30, (96, 64)))
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.name, s.codec_context.pix_fmt, s.frames) == ("h264", "yuv420p", 30)
+        assert float(s.average_rate) == pytest.approx(24.7)
+        assert float(c.duration / 1e6) == pytest.approx(30 / 24.7, abs=1e-3)  # constant frame rate
+    data = path.read_bytes()
+    assert 0 < data.index(b"moov") < data.index(b"mdat")  # +faststart: playable before it is all downloaded
+
+
+def test_sink_is_deterministic(tmp_path):
+    frames = _moving(40, (96, 64))
+    assert _write(tmp_path / "a.mp4", frames).read_bytes() == _write(tmp_path / "b.mp4", frames).read_bytes()
+
+
+def test_odd_sizes_lose_their_last_column_and_row(tmp_path):
+    frames = _moving(5, (33, 21))
+    info = read_video_info(_write(tmp_path / "odd.mp4", frames))
+    assert (info.width, info.height, info.frame_count) == (32, 20, 5)
+    with pytest.raises(DeepFERError, match="cannot write a 1x9 video"):
+        VideoSink(tmp_path / "x.mp4", 10, (1, 9))
+
+
+def test_a_sink_without_frames_still_leaves_a_file(tmp_path):
+    with VideoSink(tmp_path / "empty.mp4", 25, (64, 48)) as sink:
+        pass
+    assert sink.frames == 0 and (tmp_path / "empty.mp4").stat().st_size > 0
+
+
+def test_concat_joins_parts_without_reencoding(tmp_path):
+    import av
+
+    from deepfer.analysis.video import concat_mp4
+
+    frames = _moving(70, (96, 64))
+    parts = [_write(tmp_path / f"p{k}.mp4", frames[k:k + 32]) for k in range(0, 70, 32)]  # 32 + 32 + 6 frames
+    joined = concat_mp4(parts, tmp_path / "joined.mp4")
+    assert concat_mp4(parts, tmp_path / "again.mp4").read_bytes() == joined.read_bytes()
+    with av.open(str(joined)) as c:
+        s = c.streams.video[0]
+        packets = [p for p in c.demux(s) if p.dts is not None]
+        assert len(packets) == 70 and [i for i, p in enumerate(packets) if p.is_keyframe] == [0, 32, 64]
+        assert sum(len(bytes(p)) for p in packets) == sum(_payload(p) for p in parts)  # copied, not re-encoded
+        assert float(c.duration / 1e6) == pytest.approx(70 / 24.7, abs=1e-3)
+    with av.open(str(joined)) as c:
+        times = [float(f.pts * f.time_base) for f in c.decode(video=0)]
+    assert times == pytest.approx([i / 24.7 for i in range(70)], abs=1e-3)
+    data = joined.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+
+
+def _payload(path) -> int:
+    import av
+
+    with av.open(str(path)) as c:
+        return sum(len(bytes(p)) for p in c.demux(video=0) if p.dts is not None)
+
+
+def test_concat_refuses_parts_of_another_size(tmp_path):
+    from deepfer.analysis.video import concat_mp4
+
+    a = _write(tmp_path / "a.mp4", _moving(3, (96, 64)))
+    b = _write(tmp_path / "b.mp4", _moving(3, (64, 64)))
+    with pytest.raises(DeepFERError, match="cannot be joined"):
+        concat_mp4([a, b], tmp_path / "ab.mp4")

@@ -19,6 +19,7 @@ from batch.plan import Options, Plan, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import run_unit
 from deepfer.analysis.detect import DEFAULT_DETECTOR
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL
 
 if TYPE_CHECKING:
     from deepfer.analysis.pipeline import FacePipeline
@@ -35,7 +36,8 @@ def progress_bar(total: float | None, desc: str, unit: str, enabled: bool, posit
 
 
 def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = DEFAULT_DETECTOR,
-              stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None, resume: bool = False,
+              stride: int = 1, smooth_s: float = DEFAULT_TEMPORAL.smooth_s, hold_s: float = DEFAULT_TEMPORAL.hold_s,
+              annotate: bool = False, sort_into: str | Path | None = None, resume: bool = False,
               progress: bool = True, on_progress: ProgressFn | None = None, pipeline=None) -> BatchReport:
     """Analyze images, videos and folders of them into ``out_dir``; see the module docstring.
 
@@ -47,7 +49,7 @@ def run_batch(inputs: list[str | Path], out_dir: str | Path, *, model: str | Pat
     from deepfer.analysis.pipeline import FacePipeline
 
     t0 = time.perf_counter()
-    options = Options(stride=stride, smooth=smooth, annotate=annotate)
+    options = Options(stride=stride, smooth_s=smooth_s, hold_s=hold_s, annotate=annotate)
     plan = plan_run(inputs, out_dir, sort_into, options, resume,
                     lambda: pipeline_settings(pipeline) if pipeline is not None else requested_settings(model, runtime, detector))
     try:

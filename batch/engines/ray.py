@@ -37,6 +37,7 @@ from batch.plan import IMAGE_CHUNK, ImageBlock, Options, VideoUnit, plan_run
 from batch.results import BatchReport, RunWriter
 from batch.units import BlockResult, ImageResult, VideoResult, run_unit
 from deepfer.analysis.detect import DEFAULT_DETECTOR
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL
 from deepfer.config import ENV_THREADS, REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,8 @@ def _start_ray(ray, address: str | None, workers: int | None) -> bool:
 
 
 def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str | Path | None = None, runtime: str = "auto", detector: str = DEFAULT_DETECTOR,
-                  stride: int = 1, smooth: int = 0, annotate: bool = False, sort_into: str | Path | None = None,
+                  stride: int = 1, smooth_s: float = DEFAULT_TEMPORAL.smooth_s, hold_s: float = DEFAULT_TEMPORAL.hold_s,
+              annotate: bool = False, sort_into: str | Path | None = None,
                   resume: bool = False, progress: bool = True, on_progress: ProgressFn | None = None,
                   address: str | None = None, workers: int | None = None, threads: int = 1,
                   on_ready: Callable[[list[int]], None] | None = None) -> BatchReport:
@@ -224,7 +226,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
     Inputs and ``out_dir`` must be readable and writable at the same paths on every node.
     """
     t0 = time.perf_counter()
-    options = Options(stride=stride, smooth=smooth, annotate=annotate)
+    options = Options(stride=stride, smooth_s=smooth_s, hold_s=hold_s, annotate=annotate)
     if workers is not None and workers < 1:
         raise BatchError(f"--workers must be at least 1, got {workers}")
     if model is not None and not Path(model).is_file():

@@ -32,14 +32,16 @@ except RTCConfigError as exc:
 c1, c2, c3 = st.columns(3)
 detector = detector_choice(c1, key="live_detector")
 min_conf = c2.slider("Minimum confidence", 0.0, 1.0, 0.0, 0.05, help="faces below it are drawn grey as 'uncertain'")
-smoothing = c3.slider("Smoothing (frames)", 1, 15, 5, help="moving average of each face's probabilities over its last frames")
+smoothing = c3.slider("Smoothing (seconds)", 0.0, 3.0, 0.2, 0.1,
+                      help="time constant of the exponential smoothing of each face's probabilities; the emotion shown "
+                      "changes only after another one has led for 0.2 s (the same temporal model as the batch)")
 
 
 if "live_processor" not in st.session_state:
-    st.session_state["live_processor"] = LiveProcessor(pipe, detector=detector, min_confidence=min_conf, smoothing=smoothing)
+    st.session_state["live_processor"] = LiveProcessor(pipe, detector=detector, min_confidence=min_conf, smooth_s=smoothing)
 processor: LiveProcessor = st.session_state["live_processor"]
 try:
-    processor.configure(detector=detector, min_confidence=min_conf, smoothing=smoothing)
+    processor.configure(detector=detector, min_confidence=min_conf, smooth_s=smoothing)
 except DeepFERError as exc:
     st.error(f"Could not switch the detector: {exc}")
 
@@ -68,7 +70,7 @@ if ctx.state.playing:
         else:
             status.markdown(f"**Per-frame processing:** {latency:.1f} ms (median of the last 60 frames), "
                             f"{len(recent)} frames analyzed")
-        faces_box.markdown(faces_text(recent[-1] if recent else None))
+        faces_box.markdown(faces_text(recent[-1] if recent else None, processor.min_confidence))
         chart_box.plotly_chart(probability_figure(processor.recent_probabilities(10.0)), key=f"live-chart-{tick}")
 else:
     status.info("The camera is off: press START (on the left) and allow the camera.")

@@ -27,28 +27,58 @@ def start_streamer(processor, servers: list[dict]):
     )
 
 
-def faces_text(result) -> str:
-    """Markdown list of the faces in the latest result: ``#id emotion confidence``."""
+def faces_text(result, min_confidence: float = 0.0) -> str:
+    """Markdown list of the faces in the latest result, ``#id emotion 87%``: the words drawn on the video
+    (:func:`~deepfer.analysis.annotate.face_labels` of the same :class:`~deepfer.faces.Faces`)."""
+    from deepfer.analysis.annotate import face_labels, face_tags
+
     if result is None:
         return "No frame analyzed yet."
     faces = result.faces
     if len(faces) == 0:
         return "No face in the current frame."
-    items = [f"- face **#{int(faces.track_ids[i])} {lab}** {conf:.0%}" for i, (lab, conf) in enumerate(zip(faces.labels, faces.confidences))]
+    items = [f"- face **{tag} {label}**" for tag, label in zip(face_tags(faces), face_labels(faces, min_confidence))]
     return "\n".join([f"**Faces in frame {result.frame}:**", *items])
 
 
+#: A face unseen for more than this many seconds (and at least one processed frame) breaks its lines.
+LIVE_GAP_S = 0.5
+
+
+def live_series(long: pd.DataFrame, gap_s: float = LIVE_GAP_S) -> dict[tuple[int, str], tuple[list, list]]:
+    """``(face_id, emotion) -> (times, probabilities)`` of a long table (``LiveProcessor.recent_probabilities``:
+    frame, t_s, face_id, emotion, probability), with ``None`` between two points of a face more than ``gap_s``
+    apart that are not consecutive processed frames: a break in the line where the face was not seen."""
+    series: dict[tuple[int, str], tuple[list, list]] = {}
+    for (fid, emotion), g in long.sort_values("frame", kind="stable").groupby(["face_id", "emotion"], sort=True):
+        xs, ys, last = [], [], None
+        for frame, t, p in g[["frame", "t_s", "probability"]].itertuples(index=False):
+            if last is not None and frame - last[0] > 1 and t - last[1] > gap_s:
+                xs.append((t + last[1]) / 2)
+                ys.append(None)
+            xs.append(float(t))
+            ys.append(float(p))
+            last = (frame, t)
+        series[(int(fid), str(emotion))] = (xs, ys)
+    return series
+
+
 def probability_figure(long: pd.DataFrame):
-    """Recent probabilities (long table from ``LiveProcessor.recent_probabilities``), one line per emotion and face."""
-    import plotly.express as px
+    """Recent probabilities (long table from ``LiveProcessor.recent_probabilities``): a line per emotion (its
+    colour) and face (its dash), broken where the face was not seen."""
+    import plotly.graph_objects as go
 
-    from deepfer.analysis.annotate import COLORS_BGR
+    from deepfer.labels import EMOTION_COLORS
 
-    colors = {e: "rgb({2},{1},{0})".format(*COLORS_BGR[e]) for e in EMOTIONS}
-    long = long.assign(face=long["face_id"].astype(str))
-    fig = px.line(long, x="t_s", y="probability", color="emotion", line_dash="face", color_discrete_map=colors,
-                  category_orders={"emotion": list(EMOTIONS)}, title="Emotion probabilities, last 10 s")
-    fig.update_layout(height=320, margin={"t": 50, "b": 40}, xaxis_title="seconds ago", uirevision="live")
-    fig.update_yaxes(range=[0, 1])
-    fig.update_xaxes(range=[-10, 0])
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    fig = go.Figure()
+    series = live_series(long)
+    faces = sorted({fid for fid, _ in series})
+    for (fid, emotion), (xs, ys) in sorted(series.items(), key=lambda kv: (EMOTIONS.index(kv[0][1]), kv[0][0])):
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", connectgaps=False, name=f"{emotion}, face #{fid}" if len(faces) > 1 else emotion,
+                                 legendgroup=emotion, line={"color": EMOTION_COLORS[emotion], "dash": dashes[faces.index(fid) % len(dashes)]}))
+    fig.update_layout(title="Emotion probabilities, last 10 s", height=360, margin={"t": 80, "b": 40}, uirevision="live",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
+    fig.update_xaxes(title_text="seconds ago", range=[-10, 0])
+    fig.update_yaxes(title_text="probability", range=[0, 1])
     return fig

@@ -8,6 +8,7 @@ changed from the UI thread at any time; they take effect on the next frame.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -20,6 +21,7 @@ import numpy as np
 from deepfer.analysis.annotate import annotate
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.stream import LIVE, StreamAnalyzer
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL
 from deepfer.errors import DeepFERError
 from deepfer.faces import Faces
 from deepfer.labels import EMOTIONS
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LiveResult:
-    """What one frame produced: faces (smoothed probabilities, track ids) and processing time."""
+    """What one frame produced: faces (track ids, smoothed probabilities, decided emotions) and processing time."""
 
     frame: int
     time_s: float  # time.monotonic() when the frame was processed
@@ -36,10 +38,14 @@ class LiveResult:
     faces: Faces
 
     def rows(self) -> list[dict]:
-        """One dict per face: frame, time_s, face_id and the seven smoothed probabilities (those drawn)."""
-        shown = self.faces.display(smoothed=True)
-        return [{"frame": self.frame, "time_s": self.time_s, "face_id": int(shown.track_ids[i]),
-                 **{e: float(p) for e, p in zip(EMOTIONS, shown.probs[i])}} for i in range(len(shown))]
+        """One dict per face: frame, time_s, face_id, the emotion drawn on the video and the seven smoothed
+        probabilities behind it."""
+        f = self.faces
+        if not len(f):
+            return []
+        probs, labels = f.shown_probs, f.labels
+        return [{"frame": self.frame, "time_s": self.time_s, "face_id": int(f.track_ids[i]), "emotion": labels[i],
+                 **{e: float(p) for e, p in zip(EMOTIONS, probs[i])}} for i in range(len(f))]
 
 
 class LiveProcessor:
@@ -47,15 +53,17 @@ class LiveProcessor:
 
     Each frame goes through a :class:`~deepfer.analysis.stream.StreamAnalyzer` with the ``LIVE``
     settings (a full detection every ``full_every`` frames, the faces looked for around their last
-    box between) and is drawn with its smoothed probabilities, the same ones the UI lists.
+    box between) and is drawn with the emotion decided over time (:mod:`deepfer.analysis.temporal`,
+    in seconds of the monotonic clock), the same one the UI lists.
 
     One instance per viewer (it holds that viewer's tracks); the pipeline may be shared.
     """
 
-    def __init__(self, pipeline: FacePipeline, detector: str | None = None, min_confidence: float = 0.0, smoothing: int = 5,
+    def __init__(self, pipeline: FacePipeline, detector: str | None = None, min_confidence: float = 0.0,
+                 smooth_s: float = DEFAULT_TEMPORAL.smooth_s,
                  history: int = 300, queue_size: int = 64, full_every: int = LIVE.detect_every):
         self.pipeline = pipeline
-        self._settings = LIVE.with_(detect_every=max(1, int(full_every)), smooth=max(1, int(smoothing)))
+        self._settings = LIVE.with_(detect_every=max(1, int(full_every)))
         self.results: queue.Queue[LiveResult] = queue.Queue(maxsize=queue_size)
         self._recent: deque[LiveResult] = deque(maxlen=history)
         self._lock = threading.Lock()
@@ -64,14 +72,14 @@ class LiveProcessor:
         self.last_error: str | None = None
         self.detector_name = detector or pipeline.detector.name
         self.min_confidence = float(min_confidence)
-        self.configure(detector=self.detector_name, min_confidence=min_confidence, smoothing=smoothing)
+        self.configure(detector=self.detector_name, min_confidence=min_confidence, smooth_s=smooth_s)
 
     def _analyzer(self, name: str) -> StreamAnalyzer:
         if name not in self._analyzers:
             self._analyzers[name] = StreamAnalyzer(self.pipeline.with_detector(name), self._settings)
         return self._analyzers[name]
 
-    def configure(self, detector: str | None = None, min_confidence: float | None = None, smoothing: int | None = None) -> None:
+    def configure(self, detector: str | None = None, min_confidence: float | None = None, smooth_s: float | None = None) -> None:
         """Change settings (from any thread); an unknown detector raises DeepFERError here, not in the video thread."""
         with self._lock:
             if detector is not None:
@@ -81,9 +89,12 @@ class LiveProcessor:
                 if not 0.0 <= min_confidence <= 1.0:
                     raise DeepFERError(f"minimum confidence must be between 0 and 1, got {min_confidence}")
                 self.min_confidence = float(min_confidence)
-            if smoothing is not None:
+            if smooth_s is not None:
+                if not 0.0 <= smooth_s <= 60.0:
+                    raise DeepFERError(f"smoothing must be between 0 and 60 seconds, got {smooth_s}")
+                self._settings = self._settings.with_(temporal=dataclasses.replace(self._settings.temporal, smooth_s=float(smooth_s)))
                 for analyzer in self._analyzers.values():
-                    analyzer.set_smoothing(smoothing)
+                    analyzer.set_temporal(self._settings.temporal)
 
     def reset(self) -> None:
         """Forget tracks and history (a new stream)."""
@@ -104,7 +115,7 @@ class LiveProcessor:
         t0 = time.perf_counter()
         try:
             faces = self.analyze(bgr)
-            out = annotate(bgr, faces.display(smoothed=True), min_confidence=self.min_confidence)
+            out = annotate(bgr, faces, min_confidence=self.min_confidence)
         except Exception as exc:  # the video thread must keep running; the page shows last_error
             log.exception("live frame processing failed")
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -141,6 +152,6 @@ class LiveProcessor:
 
         now = time.monotonic()
         rows = [row for r in self.recent() if now - r.time_s <= seconds for row in r.rows()]
-        df = pd.DataFrame(rows, columns=["frame", "time_s", "face_id", *EMOTIONS])
+        df = pd.DataFrame(rows, columns=["frame", "time_s", "face_id", "emotion", *EMOTIONS]).drop(columns="emotion")
         df["t_s"] = df["time_s"] - now
         return df.melt(id_vars=["frame", "t_s", "face_id"], value_vars=list(EMOTIONS), var_name="emotion", value_name="probability")

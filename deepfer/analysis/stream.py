@@ -1,11 +1,12 @@
 """The stream analyzer: frames in, :class:`~deepfer.faces.Faces` out (boxes, probabilities, track ids,
-smoothed probabilities).  Batch video, the Gradio video tab and both webcams run this one code.
+smoothed probabilities, the emotion decided over time).  Batch video, the Gradio video tab and both
+webcams run this one code.
 
-Per frame: find faces (:class:`~deepfer.analysis.finder.FaceFinder`: full detection every few
-frames, local re-detection between), give them ids (:class:`~deepfer.analysis.track.FaceTracker`),
-crop them (FER2013 framing, :class:`~deepfer.analysis.pipeline.FacePipeline`); then classify the
-faces of several frames in one batch and smooth each face's probabilities over its last frames
-(:class:`~deepfer.analysis.track.ProbabilitySmoother`), in frame order.
+Per frame: find faces (:class:`~deepfer.analysis.finder.FaceFinder`), give them ids
+(:class:`~deepfer.analysis.track.FaceTracker`), crop them (FER2013 framing,
+:class:`~deepfer.analysis.pipeline.FacePipeline`); then classify the faces of several frames in one
+batch and pass them, in frame order, through the temporal model
+(:class:`~deepfer.analysis.temporal.TemporalFilter`: smoothing in seconds, then hysteresis).
 
 >>> analyzer = StreamAnalyzer(pipeline, OFFLINE)          # or LIVE for a camera
 >>> for chunk in analyzer.run(iter_frames("clip.mp4")):   # (index, timestamp_s, frame) tuples in
@@ -16,6 +17,7 @@ faces of several frames in one batch and smooth each face's probabilities over i
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +26,8 @@ import numpy as np
 
 from deepfer.analysis.finder import FaceFinder, FinderSettings
 from deepfer.analysis.pipeline import FacePipeline
-from deepfer.analysis.track import FaceTracker, ProbabilitySmoother
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL, TemporalFilter, TemporalSettings
+from deepfer.analysis.track import FaceTracker
 from deepfer.faces import Faces
 from deepfer.preprocess import to_gray
 from deepfer.state import restore, snapshot
@@ -33,10 +36,10 @@ from deepfer.state import restore, snapshot
 @dataclass(frozen=True)
 class StreamSettings(FinderSettings):
     """How a stream is analyzed: the face finder's settings (:class:`FinderSettings`), and
-    ``smooth``: frames in each face's moving average (``<= 1``: off); ``chunk``: frames whose faces
-    are classified in one batch; ``track_*``: the tracker's matching."""
+    ``temporal``: the temporal model's settings (smoothing and hold in seconds); ``chunk``: frames whose
+    faces are classified in one batch; ``track_*``: the tracker's matching."""
 
-    smooth: int = 0
+    temporal: TemporalSettings = DEFAULT_TEMPORAL
     chunk: int = 16
     track_iou: float = 0.3
     track_max_missed: int = 10
@@ -49,8 +52,9 @@ class StreamSettings(FinderSettings):
 OFFLINE = StreamSettings()
 #: A live camera (640x480): YuNet on every frame shrunk to 256 px (webcam faces are large: 9.4 ms per
 #: frame in all here, against 11.6 ms at 320 px; at 224 px a ghost box appeared); with Haar a full pass
-#: every 6th frame, faces under 10% of the short side ignored; each frame classified at once, 5-frame smoothing.
-LIVE = StreamSettings(detect_every=6, window=2.0, full_min_size_frac=0.1, smooth=5, chunk=1, full_max_side=256)
+#: every 6th frame, faces under 10% of the short side ignored; each frame classified at once; the same
+#: temporal model as recorded video, in seconds of the camera's clock.
+LIVE = StreamSettings(detect_every=6, window=2.0, full_min_size_frac=0.1, chunk=1, full_max_side=256)
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ class StreamAnalyzer:
         s = settings
         self.finder = FaceFinder(pipeline.detector, s)
         self.tracker = FaceTracker(iou_threshold=s.track_iou, max_missed=s.track_max_missed)
-        self.smoother = ProbabilitySmoother(s.smooth)
+        self.temporal = TemporalFilter(s.temporal)
         #: states saved by :meth:`run` (``snapshot_every``), by the index of the frame they follow
         self.snapshots: dict[int, dict] = {}
 
@@ -96,20 +100,19 @@ class StreamAnalyzer:
     def reset(self) -> None:
         self.finder.reset()
         self.tracker.reset()
-        self.smoother.reset()
+        self.temporal.reset()
 
     def load_state(self, state: dict) -> None:
         """Continue a stream from a state :meth:`run` saved in :attr:`snapshots` (see :mod:`deepfer.state`)."""
         restore(self.finder, state["finder"])
         restore(self.tracker, state["tracker"])
-        restore(self.smoother, state["smoother"])
+        restore(self.temporal, state["temporal"])
 
-    def set_smoothing(self, frames: int) -> None:
-        """Change the smoothing window (history is dropped when it changes)."""
-        frames = max(1, int(frames))
-        if frames != self.smoother.k:
-            self.smoother = ProbabilitySmoother(frames)
-            self.settings = self.settings.with_(smooth=frames)
+    def set_temporal(self, temporal: TemporalSettings) -> None:
+        """Change the temporal model's settings (each face starts afresh when they change)."""
+        if temporal != self.temporal.settings:
+            self.temporal = TemporalFilter(temporal)
+            self.settings = self.settings.with_(temporal=temporal)
 
     def _locate(self, index: int, timestamp_s: float, frame: np.ndarray, keep_frame: bool) -> _Located:
         gray = to_gray(frame)
@@ -117,22 +120,23 @@ class StreamAnalyzer:
         return _Located(index, timestamp_s, frame if keep_frame else None, faces, self.pipeline.crops(gray, faces))
 
     def _classify(self, located: list[_Located], state: dict | None = None) -> list[AnalyzedFrame]:
-        """Classify the faces of ``located`` frames in one batch, then smooth them in frame order;
-        ``state``: the finder's and tracker's state after these frames, completed with the smoother's
-        and kept in :attr:`snapshots`."""
+        """Classify the faces of ``located`` frames in one batch, then pass them through the temporal
+        model in frame order; ``state``: the finder's and tracker's state after these frames, completed
+        with the temporal model's and kept in :attr:`snapshots`."""
         probs = self.pipeline.predict([loc.crops for loc in located])
         out = []
         for loc, p in zip(located, probs):
-            faces = loc.faces.with_probs(p)
-            faces = faces.with_smoothed(self.smoother.update(faces))
+            faces = self.temporal.update(loc.faces.with_probs(p), loc.timestamp_s)
             out.append(AnalyzedFrame(loc.index, loc.timestamp_s, loc.frame, faces))
         if state is not None:
-            self.snapshots[located[-1].index] = {**state, "smoother": snapshot(self.smoother)}
+            self.snapshots[located[-1].index] = {**state, "temporal": snapshot(self.temporal)}
         return out
 
-    def analyze(self, frame: np.ndarray, index: int = 0, timestamp_s: float = 0.0) -> Faces:
-        """One frame at once (a camera): its faces with probabilities, ids and smoothed probabilities."""
-        return self._classify([self._locate(index, timestamp_s, frame, False)])[0].faces
+    def analyze(self, frame: np.ndarray, index: int = 0, timestamp_s: float | None = None) -> Faces:
+        """One frame at once (a camera): its faces with probabilities, ids, smoothed probabilities and
+        decided emotions; ``timestamp_s`` defaults to the monotonic clock (a live camera's time)."""
+        ts = time.monotonic() if timestamp_s is None else timestamp_s
+        return self._classify([self._locate(index, ts, frame, False)])[0].faces
 
     def run(self, frames: Iterable[tuple[int, float, np.ndarray]], keep_frames: bool = False,
             snapshot_every: int = 0) -> Iterator[list[AnalyzedFrame]]:

@@ -8,7 +8,6 @@ reused within one tracker, so one person's emotions can be plotted over time.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,35 +92,3 @@ class FaceTracker:
             self._tracks.append(_Track(self._next_id, boxes[fi]))
             self._next_id += 1
         return faces.with_track_ids(ids)
-
-
-class ProbabilitySmoother:
-    """Moving average of each face's probabilities over its last ``k`` frames, per track id.
-
-    Faces without a track id (``-1``) are returned unsmoothed; ``k <= 1`` returns probs unchanged.
-    """
-
-    STATE_ATTRS = ("_history",)
-
-    def __init__(self, k: int):
-        self.k = int(k)
-        self._history: dict[int, deque] = {}
-
-    def reset(self) -> None:
-        self._history = {}
-
-    def update(self, faces: Faces) -> np.ndarray:
-        """``(N, 7)`` smoothed probabilities for classified ``faces`` (rows still sum to 1)."""
-        if faces.probs is None:
-            raise ValueError("ProbabilitySmoother needs classified faces (probs is None)")
-        probs = faces.probs
-        if self.k <= 1 or len(faces) == 0:
-            return probs.copy()
-        out = probs.copy()
-        for i, tid in enumerate(faces.track_ids):
-            if tid < 0:
-                continue
-            hist = self._history.setdefault(int(tid), deque(maxlen=self.k))
-            hist.append(probs[i])
-            out[i] = np.mean(hist, axis=0)
-        return out

@@ -273,6 +273,24 @@ def _run_gradio(a) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write report.html: one self-contained page of charts and tables of a batch output folder",
+        description="Compare the videos of a batch output folder (share of time per emotion per video and per face, every "
+        "face's emotion segments on one time axis), with the images' emotions and the failed inputs, in one HTML "
+        "file that opens offline in any browser (needs Plotly: pip install -e '.[dashboard]').",
+    )
+    p.add_argument("folder", metavar="OUT_DIR", help="a folder written by python -m batch --out")
+
+
+def _run_report(a) -> int:
+    from deepfer.outputs.report import write_report
+
+    print(write_report(a.folder))
+    return 0
+
+
 COMMANDS = {
     "train": (_add_train, _run_train),
     "export": (_add_export, _run_export),
@@ -281,6 +299,7 @@ COMMANDS = {
     "bench": (_add_bench, _run_bench),
     "framing": (_add_framing, _run_framing),
     "gradio": (_add_gradio, _run_gradio),
+    "report": (_add_report, _run_report),
 }
 
 

@@ -37,7 +37,7 @@ from deepfer.analysis.stream import LIVE, StreamAnalyzer
 from deepfer.config import MAX_UPLOAD_MB
 from deepfer.errors import DeepFERError, ImageError
 from deepfer.faces import Faces
-from deepfer.labels import EMOTIONS
+from deepfer.labels import EMOTION_COLORS, EMOTIONS
 from deepfer.outputs.video import analyze_video
 from deepfer.preprocess import check_image_header, decode_image
 
@@ -183,11 +183,12 @@ class Handlers:
         frame = np.asarray(frame)
         bgr = frame[:, :, 2::-1] if frame.ndim == 3 else frame
         faces = stream.analyze(bgr)
-        return _rgb(annotate(bgr, faces.display(smoothed=True))), stream
+        return _rgb(annotate(bgr, faces)), stream
 
     def analyze_video(self, video_path: str | None, stride: int, progress=None, detector: str | None = None):
-        """Run the batch pipeline on an uploaded video: the output files (CSV, annotated mp4, summary
-        JSON), a browser-playable annotated video and the emotions-over-time plot."""
+        """Run the batch pipeline on an uploaded video: the output files to download (CSV, annotated mp4,
+        summary JSON), the annotated video to play (H.264: browsers play it as it is) and the
+        emotions-over-time plot."""
         if video_path is None:
             raise DeepFERError("no video given: upload a video first")
         out_dir = _fresh_video_dir()
@@ -202,9 +203,8 @@ class Handlers:
         except DeepFERError as exc:  # name the upload, not the server's copy of it
             raise DeepFERError(str(exc).replace(str(video_path), Path(video_path).name)) from None
         plot = emotion_plot(out.csv_path)
-        preview = browser_playable(out.annotated_path) if out.annotated_path else None
         files = [str(p) for p in (out.csv_path, out.annotated_path, out.summary_path) if p]
-        return files, preview, plot
+        return files, str(out.annotated_path) if out.annotated_path else None, plot
 
 
 def _fresh_video_dir(keep_s: float = 3600.0) -> Path:
@@ -224,37 +224,25 @@ def _fresh_video_dir(keep_s: float = 3600.0) -> Path:
     return Path(tempfile.mkdtemp(dir=root))
 
 
-def browser_playable(mp4: str | Path) -> str | None:
-    """A VP8 ``.webm`` copy of an annotated ``mp4v`` video, which browsers can play (they cannot
-    play MPEG-4 part 2, and OpenCV's wheels carry no H.264 encoder); None if that fails."""
-    from deepfer.analysis.video import VideoSink, iter_frames, read_video_info
-
-    src = Path(mp4)
-    dst = src.with_suffix(".webm")
-    try:
-        info = read_video_info(src)
-        with VideoSink(dst, info.fps, (info.width, info.height), codec="VP80") as sink:
-            for _, _, frame in iter_frames(src):
-                sink.write(frame)
-    except DeepFERError as exc:
-        log.warning("no browser preview of %s: %s", src, exc)
-        return None
-    return str(dst)
-
-
 def emotion_plot(csv_path: str | Path):
-    """Plotly figure: mean probability of each emotion over the faces of each frame, against time."""
+    """Plotly figure: mean smoothed probability of each emotion (the probabilities behind the emotion drawn on
+    the video; the frame's own ones for a CSV written before the temporal model) over the faces of each frame."""
     import pandas as pd
     import plotly.graph_objects as go
+
+    from deepfer.outputs.readers import prob_columns
 
     df = pd.read_csv(csv_path)
     fig = go.Figure()
     if len(df):
-        per_frame = df.groupby("timestamp_s")[list(EMOTIONS)].mean()  # frames without a face stay as gaps
+        cols = prob_columns(df, smoothed=True)
+        per_frame = df.groupby("timestamp_s")[cols].mean().rename(columns=dict(zip(cols, EMOTIONS)))  # no face: gaps
         for e in EMOTIONS:
-            fig.add_trace(go.Scatter(x=per_frame.index, y=per_frame[e], mode="lines", name=e))
+            fig.add_trace(go.Scatter(x=per_frame.index, y=per_frame[e], mode="lines", name=e, connectgaps=False,
+                                     line={"color": EMOTION_COLORS[e]}))
     fig.update_layout(xaxis_title="time (s)", yaxis_title="mean probability over faces", yaxis_range=[0, 1],
-                      margin={"l": 40, "r": 10, "t": 30, "b": 40}, height=360)
+                      margin={"l": 40, "r": 10, "t": 60, "b": 40}, height=380,
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 

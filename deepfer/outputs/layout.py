@@ -7,6 +7,7 @@
     errors.csv             every input that could not be processed
     skipped.csv            files found in input folders and not analyzed (not media, hidden), with the reason
     manifest.json          which input and settings made each output (``python -m batch --resume`` reads it)
+    report.html            with ``--report``: charts and tables of the whole folder, self-contained
 
 While a file is written it has a ``.tmp`` name part (``clip.tmp.csv``); no output stem may contain
 one (:func:`reserved_stem`), so finished and unfinished files of different inputs never share a name.
@@ -21,10 +22,12 @@ IMAGES_CSV = "images.csv"
 ERRORS_CSV = "errors.csv"
 SKIPPED_CSV = "skipped.csv"
 MANIFEST_JSON = "manifest.json"
+#: ``--report``: the whole folder as one self-contained HTML page (:mod:`deepfer.outputs.report`).
+REPORT_HTML = "report.html"
 #: Held by the run writing into the folder (``batch.manifest.FolderLock``).
 LOCK_FILE = ".deepfer-run.lock"
 #: The run's own files: never inputs, never a video's output names.
-RUN_FILES = (IMAGES_CSV, ERRORS_CSV, SKIPPED_CSV, MANIFEST_JSON, LOCK_FILE)
+RUN_FILES = (IMAGES_CSV, ERRORS_CSV, SKIPPED_CSV, MANIFEST_JSON, LOCK_FILE, REPORT_HTML)
 #: Video stems that would collide with the run's own files.
 RESERVED_STEMS = frozenset(Path(name).stem for name in RUN_FILES)
 #: The name part of files still being written (``deepfer.fileio.tmp_path``).

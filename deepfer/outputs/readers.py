@@ -131,15 +131,24 @@ def prob_columns(df: pd.DataFrame, smoothed: bool = False) -> list[str]:
 def faces_only(df: pd.DataFrame) -> pd.DataFrame:
     """Rows that describe a face (a frame or image without one has empty face columns).
 
-    Image rows have no ``face_id`` (no tracking across images); video faces without one get ``-1``."""
+    Image rows number their faces ``1..N`` per image in ``face_id``; faces without one (older outputs) get ``-1``."""
     f = df[pd.to_numeric(df["x"], errors="coerce").notna()].copy()
     f["face_id"] = f["face_id"].fillna(-1)
     return f
 
 
-def dominant(df: pd.DataFrame, smoothed: bool = False) -> pd.Series:
-    cols = prob_columns(df, smoothed)
-    return pd.Series(np.asarray(EMOTIONS)[df[cols].to_numpy(float).argmax(axis=1)], index=df.index)
+def decided(df: pd.DataFrame) -> bool:
+    """Whether a video CSV holds emotions decided over time (``smooth_*`` and ``raw_emotion`` columns:
+    the ``emotion`` column is then the temporal model's, not the per-frame argmax)."""
+    return "raw_emotion" in df.columns and all(f"smooth_{e}" in df.columns for e in EMOTIONS)
+
+
+def dominant(df: pd.DataFrame, smoothed: bool = True) -> pd.Series:
+    """Each row's emotion: the one written in the ``emotion`` column (decided over time) when ``smoothed``
+    and the CSV has one, else the argmax of the per-frame probabilities (the raw view)."""
+    if smoothed and decided(df):
+        return df["emotion"].astype(str)
+    return pd.Series(np.asarray(EMOTIONS)[df[list(EMOTIONS)].to_numpy(float).argmax(axis=1)], index=df.index)
 
 
 
@@ -159,12 +168,17 @@ def dominant(df: pd.DataFrame, smoothed: bool = False) -> pd.Series:
 
 
 def faces_of_frame(df: pd.DataFrame, frame: int):
-    """The :class:`~deepfer.faces.Faces` recorded for one frame index."""
+    """The :class:`~deepfer.faces.Faces` recorded for one frame index (with the smoothed probabilities and
+    the emotions decided over time when the CSV has them: drawn, they match the annotated video)."""
     from deepfer.faces import Faces
 
     f = faces_only(df[df["frame"] == frame])
+    extra = {}
+    if decided(df):
+        index = {e: i for i, e in enumerate(EMOTIONS)}
+        extra = {"smoothed": f[prob_columns(f, True)].to_numpy(float), "emotion_ids": f["emotion"].map(index).to_numpy(np.int64)}
     return Faces(f[["x", "y", "w", "h"]].to_numpy(), f["det_score"].to_numpy(float) if "det_score" in f else np.ones(len(f)),
-                 f[list(EMOTIONS)].to_numpy(float), f["face_id"].astype(int).to_numpy())
+                 f[list(EMOTIONS)].to_numpy(float), f["face_id"].astype(int).to_numpy(), **extra)
 
 
 def read_frame(video: Path, index: int):
@@ -182,20 +196,24 @@ def read_frame(video: Path, index: int):
         cap.release()
 
 
-def summarize(df: pd.DataFrame, fps: float, stride: int = 1, smoothed: bool = False) -> dict:
+def summarize(df: pd.DataFrame, fps: float, stride: int = 1, smoothed: bool = True) -> dict:
     """The summary (shares, segments per face and overall) of a video CSV, computed by the same
-    :class:`~deepfer.outputs.summary.SummaryBuilder` that wrote ``<stem>.summary.json``, from the raw
-    or the ``smooth_*`` probabilities."""
+    :class:`~deepfer.outputs.summary.SummaryBuilder` that wrote ``<stem>.summary.json``: from the
+    emotions decided over time (``smoothed``, when the CSV has them) or from the per-frame argmax."""
     from deepfer.outputs.summary import SummaryBuilder
 
     builder = SummaryBuilder(fps, stride)
-    cols = prob_columns(df, smoothed)
+    use_decided = smoothed and decided(df)
+    cols = prob_columns(df, use_decided)
+    index = {e: i for i, e in enumerate(EMOTIONS)}
     faces = faces_only(df)
     by_frame = {int(k): g for k, g in faces.groupby("frame")}
     for frame, ts in df.drop_duplicates("frame")[["frame", "timestamp_s"]].itertuples(index=False):
         g = by_frame.get(int(frame))
         if g is None:
-            builder.add(int(frame), float(ts), np.zeros(0, np.int64), np.zeros((0, len(EMOTIONS))))
-        else:
-            builder.add(int(frame), float(ts), g["face_id"].astype(int).to_numpy(), g[cols].to_numpy(float))
+            builder.add(int(frame), float(ts), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(EMOTIONS))))
+            continue
+        raw = g[list(EMOTIONS)].to_numpy(float).argmax(axis=1)
+        labels = g["emotion"].map(index).to_numpy(np.int64) if use_decided else raw
+        builder.add(int(frame), float(ts), g["face_id"].astype(int).to_numpy(), labels, g[cols].to_numpy(float), raw)
     return builder.to_json()

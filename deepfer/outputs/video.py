@@ -15,10 +15,11 @@ from pathlib import Path
 from deepfer.analysis.annotate import annotate as draw
 from deepfer.analysis.pipeline import FacePipeline
 from deepfer.analysis.stream import OFFLINE, StreamAnalyzer
+from deepfer.analysis.temporal import DEFAULT_TEMPORAL, TemporalSettings
 from deepfer.analysis.video import VideoError, VideoSink, concat_mp4, iter_frames, prefetch, read_video_info
 from deepfer.errors import DeepFERError
 from deepfer.fileio import tmp_path, write_json_atomic
-from deepfer.outputs.columns import video_columns, video_rows
+from deepfer.outputs.columns import VIDEO_COLUMNS, video_rows
 from deepfer.outputs.layout import VideoOutputs, video_outputs
 from deepfer.outputs.sinks import CSVSink
 from deepfer.outputs.summary import SummaryBuilder
@@ -88,11 +89,16 @@ class _Checkpoints:
                 p.unlink(missing_ok=True)
 
 
-def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline, *, stride: int = 1, smooth: int = 0,
-                  annotate: bool = False, stem: str | None = None, on_progress: ProgressFn | None = None,
+def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline, *, stride: int = 1,
+                  temporal: TemporalSettings = DEFAULT_TEMPORAL, annotate: bool = False, stem: str | None = None, on_progress: ProgressFn | None = None,
                   progress: bool = False, checkpoint_key: str | None = None, resume: bool = False) -> VideoOutputs:
     """Analyze every ``stride``-th frame of one video into ``out_dir`` (file names from ``stem``,
-    default the video's own stem); ``smooth > 1`` adds ``smooth_*`` columns and drives the summary.
+    default the video's own stem).  ``temporal``: how each face's emotion is decided over time
+    (:mod:`deepfer.analysis.temporal`; :data:`~deepfer.analysis.temporal.RAW` for the per-frame argmax):
+    it drives the ``emotion`` and ``confidence`` columns, the summary's shares and segments, and the
+    annotated video; the raw per-frame probabilities are always in the CSV.  ``timestamp_s`` is each
+    frame's presentation time in the container (frame/fps where the container gives none: the summary's
+    ``timestamps`` says which).
 
     Files are written under ``.tmp`` names and renamed when complete.  Raises
     :class:`~deepfer.errors.DeepFERError` with a readable message for an unreadable, truncated or
@@ -113,9 +119,9 @@ def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline,
     info = read_video_info(path)
     out = video_outputs(out_dir, stem or path.stem, annotated=annotate)
     ann_tmp = tmp_path(out.annotated_path) if annotate else None
-    analyzer = StreamAnalyzer(pipeline, OFFLINE.with_(smooth=smooth))
+    analyzer = StreamAnalyzer(pipeline, OFFLINE.with_(temporal=temporal))
     summary = SummaryBuilder(info.fps, stride)
-    sink = CSVSink(out.csv_path, video_columns(smooth))
+    sink = CSVSink(out.csv_path, VIDEO_COLUMNS)
     ckpt = _Checkpoints(out, checkpoint_key, annotate)
     every = max(1, CHECKPOINT_FRAMES // analyzer.settings.chunk) if checkpoint_key is not None else 0
     state = ckpt.load(sink.tmp) if resume and checkpoint_key is not None else None
@@ -148,11 +154,11 @@ def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline,
             for chunk in analyzer.run(frames, keep_frames=annotate, snapshot_every=every):
                 rows = []
                 for f in chunk:
-                    summary.add(f.index, f.timestamp_s, f.faces.track_ids, f.faces.smoothed)
-                    rows += video_rows(f.index, f.timestamp_s, f.faces, smooth)
+                    summary.add_faces(f.index, f.timestamp_s, f.faces)
+                    rows += video_rows(f.index, f.timestamp_s, f.faces)
                     if annotate:
                         if writer is None:
-                            writer = VideoSink(segment_path(out, segments), info.fps, (info.width, info.height)).__enter__()
+                            writer = VideoSink(segment_path(out, segments), info.fps / stride, (info.width, info.height)).__enter__()
                         writer.write(draw(f.frame, f.faces))
                 sink.write_rows(rows)
                 done = chunk[-1].index + 1
@@ -171,7 +177,7 @@ def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline,
             if annotate:
                 parts = ckpt.segments(segments)
                 if not parts:  # no frame at all: an empty video of the right size
-                    with VideoSink(ann_tmp, info.fps, (info.width, info.height)):
+                    with VideoSink(ann_tmp, info.fps / stride, (info.width, info.height)):
                         pass
                 else:
                     concat_mp4(parts, ann_tmp)
@@ -181,7 +187,9 @@ def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline,
         elapsed = elapsed_before + time.perf_counter() - t0
         write_json_atomic(out.summary_path, summary.to_json(
             source=str(path.resolve()), frames=decoded, fps=info.fps, duration_s=round(decoded / info.fps, 4) if info.fps else info.duration_s,
-            width=info.width, height=info.height, stride=stride, smooth=smooth,
+            width=info.width, height=info.height, stride=stride, temporal=temporal.to_json(),
+            timestamps=("presentation times from the container" if stats.get("timestamps") == "container" else
+                        f"estimated for {stats.get('estimated')} of {decoded} frames (previous time + 1/fps): the container gave none usable"),
             detector=analyzer.detector_name, model=getattr(pipeline.classifier, "name", "?"),
             analysis_fps=round(summary.frames_analyzed / elapsed, 2) if elapsed > 0 else None,
         ))
