@@ -3,6 +3,7 @@
     .venv/bin/pip install -r requirements-ray.txt
     .venv/bin/python -m benchmarks.ray_vs_local                  # 8 copies of street_phone.mp4, 3 rounds
     .venv/bin/python -m benchmarks.ray_vs_local --videos 4 --workers 2 --rounds 5 --video clip.mp4
+    .venv/bin/python -m benchmarks.ray_vs_local --long 3000 --rounds 1    # ONE long video, split in time ranges
 
 Four set-ups are timed in each round, one after the other (the machine is shared and noisy, so
 they are interleaved and medians are printed):
@@ -37,6 +38,37 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_VIDEO = REPO.parent / "shared" / "media" / "street_phone.mp4"
 TARGET = 1.6  # issue 6: Ray with 2 workers vs one local worker
+
+
+def long_recording(media: Path, dest: Path, frames: int = 3000) -> Path:
+    """One long recording assembled from the shared media, at street_phone.mp4's size and rate: the clip
+    (one face) alternating with a slow pan over the group photo (several faces), ``frames`` frames in all."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(media / "street_phone.mp4"))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    clip = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        clip.append(f)
+    cap.release()
+    h, w = clip[0].shape[:2]
+    photo = cv2.imread(str(media / "test_image.jpg"))
+    ph, pw = photo.shape[:2]
+    cw, ch = int(pw * 0.7), int(pw * 0.7 * h / w)
+    pan = [cv2.resize(photo[(ph - ch) // 2 :][:ch, int((pw - cw) * k / 229) :][:, :cw], (w, h), interpolation=cv2.INTER_AREA)
+           for k in range(230)]
+    out = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    written, k = 0, 0
+    while written < frames:
+        for f in (clip if k % 2 == 0 else pan)[: frames - written]:
+            out.write(f)
+            written += 1
+        k += 1
+    out.release()
+    return dest
 
 log = logging.getLogger("benchmarks.ray_vs_local")
 
@@ -128,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--videos", type=int, default=8, metavar="N", help="how many copies (default 8)")
     p.add_argument("--workers", type=int, default=2, metavar="N", help="Ray workers (default 2)")
     p.add_argument("--rounds", type=int, default=3, metavar="R", help="interleaved rounds; medians are printed (default 3)")
+    p.add_argument("--long", type=int, metavar="FRAMES",
+                   help="instead: ONE recording of FRAMES frames assembled from the shared media (long_recording), "
+                   "which the Ray engine analyzes in time ranges on its workers")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -149,8 +184,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         src = tmp / "videos"
         src.mkdir()
-        for i in range(args.videos):
-            shutil.copyfile(args.video, src / f"clip_{i + 1}{args.video.suffix}")
+        if args.long:
+            long_recording(args.video.parent, src / "long.mp4", args.long)
+        else:
+            for i in range(args.videos):
+                shutil.copyfile(args.video, src / f"clip_{i + 1}{args.video.suffix}")
         pipeline = FacePipeline.create()
         _start_ray(ray, None, args.workers)
         labels = {"one": "one local worker (local engine pinned to 1 core)",
@@ -188,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
         med = {k: statistics.median(v) for k, v in seconds.items()}
         fps = {k: frames[k] / med[k] for k in med}
-        print(f"{args.videos} videos, {frames['local']} frames, {os.cpu_count()} CPU cores, "
+        what = "1 long video in time ranges" if args.long else f"{args.videos} videos"
+        print(f"{what}, {frames['local']} frames, {os.cpu_count()} CPU cores, "
               f"load average {os.getloadavg()[0]:.1f}; medians of {args.rounds} interleaved rounds")
         for k, label in labels.items():
             extra = f"  (end to end with Ray start-up and model loading: {statistics.median(end_to_end[k]):.1f} s)" if k in end_to_end else ""

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from batch.cli import main
@@ -325,3 +326,33 @@ def test_progress_moves_within_a_video(ray_local, media, tmp_path):
     inside = [(f, m) for f, m in seen if 0 < f < 1]
     assert inside, f"no progress between the start and the end of the video: {seen}"
     assert all("street_phone.mp4: " in m and m.endswith("%") for _, m in inside)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_one_long_video_split_in_ranges_equals_the_local_engine(ray_local, media, tmp_path):
+    """Issue 16: a 3,000-frame recording (one face, then several) analyzed in time ranges on 2 workers gives
+    the local engine's files byte for byte: CSV, summary (but its timing) and annotated video."""
+    import importlib.util
+
+    from batch.engines.ray import run_batch_ray
+    from deepfer.analysis.video import read_video_info
+    from deepfer.outputs.split import plan_ranges
+
+    spec = importlib.util.spec_from_file_location("ray_vs_local", Path(__file__).resolve().parent.parent / "benchmarks" / "ray_vs_local.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench
+    spec.loader.exec_module(bench)
+    src = tmp_path / "in"
+    src.mkdir()
+    video = bench.long_recording(media, src / "long.mp4", 3000)
+    ranges = plan_ranges(read_video_info(video).frame_count, 1, 2)
+    assert ranges == [(0, 1536), (1536, None)]  # two ranges, starting on a 256-frame boundary
+    local = _local_cli([video], tmp_path / "local", "--annotate")
+    assert local.returncode == 0, local.stderr[-2000:]
+    report = run_batch_ray([video], tmp_path / "ray", workers=2, annotate=True, progress=False)
+    assert report.ok and report.frames == 3000
+    assert_same_outputs(tmp_path / "local", tmp_path / "ray")
+    df = pd.read_csv(tmp_path / "ray" / "long.csv")
+    assert df.groupby("frame")["face_id"].count().max() >= 2  # several faces in the pan
+    assert not list((tmp_path / "ray").glob("*.tmp*"))

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from batch.engines.local import ProgressFn, progress_bar
-from batch.errors import BatchError
+from batch.errors import BatchError, describe
 from batch.manifest import requested_settings
 from batch.plan import IMAGE_CHUNK, ImageBlock, Options, VideoUnit, plan_run
 from batch.results import BatchReport, RunWriter
@@ -39,6 +39,7 @@ from batch.units import BlockResult, ImageResult, VideoResult, run_unit
 from deepfer.analysis.detect import DEFAULT_DETECTOR
 from deepfer.analysis.temporal import DEFAULT_TEMPORAL
 from deepfer.config import ENV_THREADS, REPO_ROOT
+from deepfer.errors import DeepFERError
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,36 @@ class BatchWorker:
 
         _enter(cwd)
         return os.getpid(), run_unit(unit, self.pipeline, out_dir, options, on_progress=report)
+
+    def detect(self, cwd: str, unit: VideoUnit, out_dir: str, stride: int, start: int, stop: int | None):
+        """Step 1 of a video analyzed in ranges (:func:`deepfer.outputs.split.detect_range`): ``(pid, RangeFrames)``,
+        or ``(pid, message)`` when the video cannot be read.  The results are kept in the output folder until the
+        video is written; with ``unit.resume`` a range kept by an interrupted run for the same input and settings
+        is not analyzed again."""
+        from deepfer.outputs.layout import video_outputs
+        from deepfer.outputs.split import detect_range, load_range, save_range
+
+        _enter(cwd)
+        out = video_outputs(out_dir, unit.stem)
+        try:
+            found = load_range(out, unit.key, start, stop) if unit.resume else None
+            if found is None:
+                found = detect_range(unit.path, self.pipeline, stride, start, stop)
+                save_range(out, unit.key, found)
+            return os.getpid(), found
+        except Exception as exc:  # a bad video is a result, not a dead worker
+            return os.getpid(), describe(exc)
+
+    def draw(self, cwd: str, path: str, out_dir: str, stem: str, stride: int, start: int, stop: int | None, faces: dict):
+        """Step 3 (:func:`deepfer.outputs.split.draw_range`): ``(pid, [part paths])`` or ``(pid, message)``."""
+        from deepfer.outputs.layout import video_outputs
+        from deepfer.outputs.split import draw_range
+
+        _enter(cwd)
+        try:
+            return os.getpid(), [str(p) for p in draw_range(path, video_outputs(out_dir, stem), faces, stride, start, stop)]
+        except Exception as exc:
+            return os.getpid(), describe(exc)
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -262,19 +293,29 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
             next_block = 0
             video_results: dict[int, tuple[int | None, VideoResult]] = {}
 
-            def on_result(kind: str, i: int, pid: int | None, res) -> None:
+            def video_done(i: int, pid: int | None, res: VideoResult) -> None:
+                video_results[i] = (pid, res)
+                if res.outputs is not None:  # finished files are known as soon as they are in place
+                    plan.mark_video(videos[i], "done", res.outputs)
+
+            def on_result(kind: str, i: int, pid: int | None, res) -> list[tuple[str, int]]:
+                """A unit's result; returns the units it makes possible (a split video's next step)."""
                 nonlocal next_block
                 if kind == "video":
-                    video_results[i] = (pid, res)
-                    if res.outputs is not None:  # finished files are known as soon as they are in place
-                        plan.mark_video(videos[i], "done", res.outputs)
-                    return
+                    video_done(i, pid, res)
+                    return []
+                if kind in ("range", "draw"):
+                    more, result = splits.on_range(i, res) if kind == "range" else ([], splits.on_draw(i, res))
+                    if result is not None:
+                        video_done(splits.ranges[i][0] if kind == "range" else splits.draws[i][0], pid, result)
+                    return more
                 waiting[i] = (pid, res)
                 while next_block in waiting:
                     pid_b, block = waiting.pop(next_block)
                     report.worker_pids.update({str(p): pid_b for p in blocks[next_block].paths})
                     writer.block(block)
                     next_block += 1
+                return []
 
             if blocks or videos:
                 from ray.util.queue import Queue
@@ -284,7 +325,9 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                 if workers is not None and workers > capacity:
                     log.warning("--workers %d: the Ray cluster has room for %d worker(s) of %d CPU; using %d", workers, capacity, threads, capacity)
                 n = min(workers or capacity, capacity)
-                n = min(n, len(blocks) + len(videos))
+                splits = VideoSplits(videos, options, plan.out_dir.resolve(), n, detector)  # long videos: time ranges
+                units = [u for i in largest_first(videos) for u in splits.units(i)] + [("images", i) for i in range(len(blocks))]
+                n = min(n, len(units))
                 actor_cls = ray.remote(num_cpus=threads, max_restarts=MAX_RETRIES, max_task_retries=MAX_RETRIES,
                                        runtime_env={"env_vars": worker_env(threads)})(BatchWorker)
                 actors = [actor_cls.remote(str(model) if model else None, detector, threads, runtime) for _ in range(n)]
@@ -299,8 +342,7 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
                     on_ready(pids)
                 for unit in videos:
                     writer.video_started(unit)
-                units = [("video", i) for i in largest_first(videos)] + [("images", i) for i in range(len(blocks))]
-                _schedule(ray, actors, units, videos, blocks, plan.out_dir.resolve(), options, step, on_result, progress_queue)
+                _schedule(ray, actors, units, videos, blocks, plan.out_dir.resolve(), options, step, on_result, progress_queue, splits)
             assert next_block == len(blocks) and not waiting, "every image block is written"
             # ...then videos, in input order
             todo = {unit.path: i for i, unit in enumerate(videos)}
@@ -326,8 +368,111 @@ def run_batch_ray(inputs: list[str | Path], out_dir: str | Path, *, model: str |
     return report
 
 
+class VideoSplits:
+    """Long videos analyzed in time ranges on several workers (:mod:`deepfer.outputs.split`), with the files
+    one worker would write for the whole video: the ranges' tasks, the driver's step between them (ids,
+    temporal model, CSV, summary), then the drawing tasks of ``--annotate``.  Short videos, and videos
+    with a detector that re-detects around earlier faces (Haar), stay whole."""
+
+    def __init__(self, videos: list[VideoUnit], options: Options, out_dir: Path, workers: int, detector: str):
+        from deepfer.analysis.detect import make_detector
+        from deepfer.analysis.finder import FaceFinder
+        from deepfer.analysis.stream import OFFLINE
+
+        self.videos, self.options, self.out_dir = videos, options, out_dir
+        self.workers = workers
+        self.splittable = FaceFinder(make_detector(detector), OFFLINE).stateless
+        self.ranges: list[tuple[int, int, int | None]] = []  # (video, start, stop)
+        self.draws: list[tuple[int, int, int | None, dict]] = []  # (video, start, stop, decided faces)
+        self._found: dict[int, list] = {}
+        self._left: dict[int, int] = {}
+        self._parts: dict[int, list[Path]] = {}
+        self._outputs: dict = {}
+        self._started: dict[int, float] = {}
+        self._done: set[int] = set()
+
+    def units(self, i: int) -> list[tuple[str, int]]:
+        """The range tasks of video ``i``, or ``[("video", i)]`` when it stays whole."""
+        from deepfer.analysis.video import read_video_info
+        from deepfer.outputs.split import plan_ranges
+
+        unit = self.videos[i]
+        try:
+            count = read_video_info(unit.path).frame_count if self.splittable and self.workers > 1 else 0
+        except DeepFERError:
+            count = 0  # the worker reports why
+        ranges = plan_ranges(count, self.options.stride, self.workers)
+        if len(ranges) < 2:
+            return [("video", i)]
+        self._found[i], self._left[i], self._started[i] = [], len(ranges), time.perf_counter()
+        first = len(self.ranges)
+        self.ranges += [(i, a, b) for a, b in ranges]
+        log.info("%s: %d ranges %s", unit.path, len(ranges), ranges)
+        return [("range", k) for k in range(first, len(self.ranges))]
+
+    def _result(self, i: int, res: VideoResult) -> VideoResult:
+        self._done.add(i)
+        return res
+
+    def finished(self, i: int) -> bool:
+        """Whether split video ``i`` has its result (its files, or its error)."""
+        return i in self._done
+
+    def on_range(self, k: int, res) -> tuple[list[tuple[str, int]], VideoResult | None]:
+        """A range is done: when it was the video's last, the driver's step; then its drawing tasks or its result."""
+        i = self.ranges[k][0]
+        if i not in self._found:  # the video already failed
+            return [], None
+        if isinstance(res, str):
+            self._found.pop(i)
+            return [], self._result(i, VideoResult(self.videos[i].path, error=res))
+        self._found[i].append(res)
+        self._left[i] -= 1
+        if self._left[i]:
+            return [], None
+        from deepfer.outputs.split import write_decided
+
+        unit, o = self.videos[i], self.options
+        try:
+            out, decided = write_decided(unit.path, self.out_dir, self._found.pop(i), stride=o.stride, temporal=o.temporal,
+                                         stem=unit.stem, annotate=o.annotate, started=self._started[i])
+        except Exception as exc:  # noqa: BLE001 (one bad video never stops the run)
+            return [], self._result(i, VideoResult(unit.path, error=describe(exc)))
+        if not o.annotate:
+            return [], self._result(i, VideoResult(unit.path, outputs=out))
+        self._outputs[i], self._parts[i] = out, []
+        ranges = [(a, b) for j, a, b in self.ranges if j == i]
+        self._left[i] = len(ranges)
+        first = len(self.draws)
+        self.draws += [(i, a, b, {x: f for x, f in decided.items() if x >= a and (b is None or x < b)}) for a, b in ranges]
+        return [("draw", d) for d in range(first, len(self.draws))], None
+
+    def on_draw(self, d: int, res) -> VideoResult | None:
+        """A range's annotated parts are written: when it was the video's last, join them."""
+        from deepfer.outputs.split import finish_annotated
+
+        i = self.draws[d][0]
+        self.draws[d] = (*self.draws[d][:3], {})  # the faces are not needed any more
+        if i not in self._outputs:
+            return None
+        unit, out = self.videos[i], self._outputs[i]
+        if isinstance(res, str):
+            self._outputs.pop(i)
+            return self._result(i, VideoResult(unit.path, error=res))
+        self._parts[i] += [Path(p) for p in res]
+        self._left[i] -= 1
+        if self._left[i]:
+            return None
+        try:
+            finish_annotated(unit.path, self._outputs.pop(i), self._parts.pop(i), self.options.stride)
+        except Exception as exc:  # noqa: BLE001
+            return self._result(i, VideoResult(unit.path, error=describe(exc)))
+        return self._result(i, VideoResult(unit.path, outputs=out))
+
+
 def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[VideoUnit], blocks: list[ImageBlock],
-              out_dir: Path, options: Options, step: Callable[..., None], on_result: Callable[..., None], progress) -> None:
+              out_dir: Path, options: Options, step: Callable[..., None], on_result: Callable[..., list], progress,
+              splits: VideoSplits | None = None) -> None:
     """Hand units to idle actors until all are done, passing each result to ``on_result`` as it arrives;
     a unit whose worker died too often becomes an error result.  Videos in progress pass ``step`` the
     fractions their workers report to the ``progress`` queue, so the bar moves between files (one long
@@ -343,6 +488,12 @@ def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[Vide
         kind, i = unit
         if kind == "video":
             return actor.run.remote(cwd, videos[i], str(out_dir), options, progress, i)
+        if kind == "range":
+            v, a, b = splits.ranges[i]
+            return actor.detect.remote(cwd, videos[v], str(out_dir), options.stride, a, b)
+        if kind == "draw":
+            v, a, b, faces = splits.draws[i]
+            return actor.draw.remote(cwd, str(videos[v].path), str(out_dir), videos[v].stem, options.stride, a, b, faces)
         return actor.run.remote(cwd, blocks[i], str(out_dir), options)
 
     def drain() -> None:
@@ -384,6 +535,12 @@ def _schedule(ray, actors: list, units: list[tuple[str, int]], videos: list[Vide
                     pid, res = None, BlockResult(i, [ImageResult(p, error=failure) for p in blocks[i].paths])
                 on_result(kind, i, pid, res)
                 step(len(blocks[i].paths), str(blocks[i].paths[-1]), sum(shown.values()))
+            elif kind in ("range", "draw"):  # a step of a video analyzed in ranges: a failure is the video's error
+                v = splits.ranges[i][0] if kind == "range" else splits.draws[i][0]
+                more = on_result(kind, i, pid, failure if failure is not None else res)
+                queue[:0] = more  # the video's next step goes first
+                if not more and splits.finished(v):
+                    step(1, str(videos[v].path), sum(shown.values()))
             else:
                 if failure is not None:
                     pid, res = None, VideoResult(videos[i].path, error=failure)

@@ -83,6 +83,11 @@ class FaceFinder:
     def name(self) -> str:
         return self.detector.name
 
+    @property
+    def stateless(self) -> bool:
+        """Whether every frame gets a full detection of its own (no re-detection around earlier faces)."""
+        return self._local is None
+
     def reset(self) -> None:
         """A new stream: the next frame gets a full pass."""
         self._count = 0

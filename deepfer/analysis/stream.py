@@ -77,6 +77,11 @@ class _Located:
     crops: np.ndarray
 
 
+def make_tracker(settings: StreamSettings) -> FaceTracker:
+    """The face tracker of a stream with these settings."""
+    return FaceTracker(iou_threshold=settings.track_iou, max_missed=settings.track_max_missed)
+
+
 class StreamAnalyzer:
     """One stream's state (face finder, tracks, smoothing) over a shared, thread-safe pipeline.
 
@@ -88,7 +93,7 @@ class StreamAnalyzer:
         self.settings = settings
         s = settings
         self.finder = FaceFinder(pipeline.detector, s)
-        self.tracker = FaceTracker(iou_threshold=s.track_iou, max_missed=s.track_max_missed)
+        self.tracker = make_tracker(s)
         self.temporal = TemporalFilter(s.temporal)
         #: states saved by :meth:`run` (``snapshot_every``), by the index of the frame they follow
         self.snapshots: dict[int, dict] = {}
@@ -114,19 +119,29 @@ class StreamAnalyzer:
             self.temporal = TemporalFilter(temporal)
             self.settings = self.settings.with_(temporal=temporal)
 
-    def _locate(self, index: int, timestamp_s: float, frame: np.ndarray, keep_frame: bool) -> _Located:
+    @property
+    def stateless_finder(self) -> bool:
+        """Whether faces are found in each frame on its own (YuNet, MTCNN: a full detection every frame), so
+        that a video's time ranges can be analyzed apart (:meth:`run` with ``decide=False``, then :meth:`decide`)."""
+        return self.finder.stateless
+
+    def _locate(self, index: int, timestamp_s: float, frame: np.ndarray, keep_frame: bool, track: bool = True) -> _Located:
         gray = to_gray(frame)
-        faces = self.tracker.update(self.finder.find(gray))
+        faces = self.finder.find(gray)
+        if track:
+            faces = self.tracker.update(faces)
         return _Located(index, timestamp_s, frame if keep_frame else None, faces, self.pipeline.crops(gray, faces))
 
-    def _classify(self, located: list[_Located], state: dict | None = None) -> list[AnalyzedFrame]:
+    def _classify(self, located: list[_Located], state: dict | None = None, decide: bool = True) -> list[AnalyzedFrame]:
         """Classify the faces of ``located`` frames in one batch, then pass them through the temporal
         model in frame order; ``state``: the finder's and tracker's state after these frames, completed
         with the temporal model's and kept in :attr:`snapshots`."""
         probs = self.pipeline.predict([loc.crops for loc in located])
         out = []
         for loc, p in zip(located, probs):
-            faces = self.temporal.update(loc.faces.with_probs(p), loc.timestamp_s)
+            faces = loc.faces.with_probs(p)
+            if decide:
+                faces = self.temporal.update(faces, loc.timestamp_s)
             out.append(AnalyzedFrame(loc.index, loc.timestamp_s, loc.frame, faces))
         if state is not None:
             self.snapshots[located[-1].index] = {**state, "temporal": snapshot(self.temporal)}
@@ -139,35 +154,45 @@ class StreamAnalyzer:
         return self._classify([self._locate(index, ts, frame, False)])[0].faces
 
     def run(self, frames: Iterable[tuple[int, float, np.ndarray]], keep_frames: bool = False,
-            snapshot_every: int = 0) -> Iterator[list[AnalyzedFrame]]:
+            snapshot_every: int = 0, decide: bool = True) -> Iterator[list[AnalyzedFrame]]:
         """Analyze ``(index, timestamp_s, frame)`` tuples; yield the results in chunks of
         ``settings.chunk`` frames, in order.  Classifying one chunk overlaps finding the faces of the
         next (one classifier thread, so chunks stay in order); at most two chunks are held.
 
         ``snapshot_every=n``: after every ``n``-th full chunk, the analyzer's state as it stood right
         after that chunk's last frame goes to ``snapshots[last_frame_index]`` (before the chunk is
-        yielded), for :meth:`load_state` to continue from there with exactly the same results."""
+        yielded), for :meth:`load_state` to continue from there with exactly the same results.
+
+        ``decide=False``: faces found and classified only, without ids or the temporal model (a time range
+        of a video analyzed apart; :meth:`decide` completes its frames, in order, later).  With a stateless
+        finder (:attr:`stateless_finder`) and chunks aligned to the same frames, ``decide`` applied to these
+        frames gives exactly what ``run`` gives."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
         pending: Future | None = None
         chunk: list[_Located] = []
         chunks = 0
         try:
             for index, ts, frame in frames:
-                chunk.append(self._locate(index, ts, frame, keep_frames))
+                chunk.append(self._locate(index, ts, frame, keep_frames, track=decide))
                 if len(chunk) >= self.settings.chunk:
                     chunks += 1
                     state = None
-                    if snapshot_every and chunks % snapshot_every == 0:
+                    if decide and snapshot_every and chunks % snapshot_every == 0:
                         state = {"finder": snapshot(self.finder), "tracker": snapshot(self.tracker)}
-                    previous, pending = pending, pool.submit(self._classify, chunk, state)
+                    previous, pending = pending, pool.submit(self._classify, chunk, state, decide)
                     chunk = []
                     if previous is not None:
                         yield previous.result()
             if chunk:
-                previous, pending = pending, pool.submit(self._classify, chunk)
+                previous, pending = pending, pool.submit(self._classify, chunk, None, decide)
                 if previous is not None:
                     yield previous.result()
             if pending is not None:
                 yield pending.result()
         finally:  # on an error or an early stop too: no chunk is still being classified
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def decide(self, frame: AnalyzedFrame) -> AnalyzedFrame:
+        """Complete a frame from ``run(..., decide=False)``: track ids, then the temporal model (frames in order)."""
+        faces = self.tracker.update(frame.faces)
+        return AnalyzedFrame(frame.index, frame.timestamp_s, frame.frame, self.temporal.update(faces, frame.timestamp_s))

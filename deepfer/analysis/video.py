@@ -84,11 +84,13 @@ def read_video_info(path: str | Path) -> VideoInfo:
         cap.release()
 
 
-def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None, start: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
+def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None, start: int = 0,
+                stop: int | None = None) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(frame_index, timestamp_s, bgr_frame)`` for every ``stride``-th decoded frame.
 
     ``start``: the first frame index that may be yielded (frames before it are read through without
-    being converted: a resumed video continues exactly where it stopped, whatever the container's seeking).
+    being converted: a resumed video continues exactly where it stopped, whatever the container's seeking);
+    ``stop``: the first frame index not read (``None``: to the end).
 
     ``frame_index`` is 0-based over all decoded frames (skipped frames keep their numbers);
     ``timestamp_s`` is the frame's presentation time in the container, from the start of the video
@@ -114,7 +116,7 @@ def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None, st
         stats["timestamps"], stats["estimated"] = "container", 0
         step = 1.0 / fps if fps > 0 else 0.04
         index, ts = 0, None
-        while True:
+        while stop is None or index < stop:
             wanted = index % stride == 0 and index >= start
             if wanted:
                 ok, frame = cap.read()

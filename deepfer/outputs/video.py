@@ -89,6 +89,34 @@ class _Checkpoints:
                 p.unlink(missing_ok=True)
 
 
+def check_complete(path: Path, info, decoded: int) -> None:
+    """VideoError when far fewer frames could be decoded than the container announced (a truncated file)."""
+    if info.frame_count and decoded < 0.9 * info.frame_count:
+        raise VideoError(f"{path}: video is truncated or damaged: only {decoded} of {info.frame_count} frames could be decoded")
+
+
+def join_parts(parts: list[Path], dest: Path, info, stride: int) -> None:
+    """The annotated video from its parts (an empty video of the right size when there is no frame)."""
+    if not parts:
+        with VideoSink(dest, info.fps / stride, (info.width, info.height)):
+            pass
+    else:
+        concat_mp4(parts, dest)
+
+
+def write_summary(out: VideoOutputs, summary: SummaryBuilder, path: Path, info, stats: dict, stride: int,
+                  temporal: TemporalSettings, detector: str, model: str, elapsed: float) -> None:
+    """``<stem>.summary.json``: the summary and what produced it (``stats``: :func:`iter_frames`' statistics)."""
+    decoded = int(stats.get("frames", 0))
+    write_json_atomic(out.summary_path, summary.to_json(
+        source=str(path.resolve()), frames=decoded, fps=info.fps, duration_s=round(decoded / info.fps, 4) if info.fps else info.duration_s,
+        width=info.width, height=info.height, stride=stride, temporal=temporal.to_json(),
+        timestamps=("presentation times from the container" if stats.get("timestamps") == "container" else
+                    f"estimated for {stats.get('estimated')} of {decoded} frames (previous time + 1/fps): the container gave none usable"),
+        detector=detector, model=model, analysis_fps=round(summary.frames_analyzed / elapsed, 2) if elapsed > 0 else None,
+    ))
+
+
 def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline, *, stride: int = 1,
                   temporal: TemporalSettings = DEFAULT_TEMPORAL, annotate: bool = False, stem: str | None = None, on_progress: ProgressFn | None = None,
                   progress: bool = False, checkpoint_key: str | None = None, resume: bool = False) -> VideoOutputs:
@@ -172,27 +200,15 @@ def analyze_video(path: str | Path, out_dir: str | Path, pipeline: FacePipeline,
                     on_progress(min(1.0, done / expected) if expected else 0.0, f"{path.name}: frame {done}" + (f"/{expected}" if expected else ""))
             close_segment()
             decoded = int(stats.get("frames", 0))
-            if info.frame_count and decoded < 0.9 * info.frame_count:
-                raise VideoError(f"{path}: video is truncated or damaged: only {decoded} of {info.frame_count} frames could be decoded")
+            check_complete(path, info, decoded)
             if annotate:
-                parts = ckpt.segments(segments)
-                if not parts:  # no frame at all: an empty video of the right size
-                    with VideoSink(ann_tmp, info.fps / stride, (info.width, info.height)):
-                        pass
-                else:
-                    concat_mp4(parts, ann_tmp)
+                join_parts(ckpt.segments(segments), ann_tmp, info, stride)
             sink.commit()
         if annotate:
             os.replace(ann_tmp, out.annotated_path)
         elapsed = elapsed_before + time.perf_counter() - t0
-        write_json_atomic(out.summary_path, summary.to_json(
-            source=str(path.resolve()), frames=decoded, fps=info.fps, duration_s=round(decoded / info.fps, 4) if info.fps else info.duration_s,
-            width=info.width, height=info.height, stride=stride, temporal=temporal.to_json(),
-            timestamps=("presentation times from the container" if stats.get("timestamps") == "container" else
-                        f"estimated for {stats.get('estimated')} of {decoded} frames (previous time + 1/fps): the container gave none usable"),
-            detector=analyzer.detector_name, model=getattr(pipeline.classifier, "name", "?"),
-            analysis_fps=round(summary.frames_analyzed / elapsed, 2) if elapsed > 0 else None,
-        ))
+        write_summary(out, summary, path, info, stats, stride, temporal, analyzer.detector_name,
+                      getattr(pipeline.classifier, "name", "?"), elapsed)
         ckpt.clear()
     except KeyboardInterrupt:  # partial .tmp files and the last checkpoint stay: a resumed run continues from there
         if writer is not None:
