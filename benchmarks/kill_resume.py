@@ -26,24 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 def long_video(src: Path, dst: Path, repeat: int) -> Path:
     """``src`` played ``repeat`` times in a row, as one mp4."""
-    import cv2
+    from deepfer.analysis.video import read_frames, write_frames
 
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
-    h, w = frames[0].shape[:2]
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for _ in range(repeat):
-        for f in frames:
-            out.write(f)
-    out.release()
-    return dst
+    frames, fps = read_frames(src)
+    return write_frames(dst, frames * repeat, fps)
 
 
 def _batch(video: Path, out: Path, resume: bool) -> subprocess.Popen:

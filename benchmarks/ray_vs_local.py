@@ -45,30 +45,21 @@ def long_recording(media: Path, dest: Path, frames: int = 3000) -> Path:
     (one face) alternating with a slow pan over the group photo (several faces), ``frames`` frames in all."""
     import cv2
 
-    cap = cv2.VideoCapture(str(media / "street_phone.mp4"))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    clip = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        clip.append(f)
-    cap.release()
+    from deepfer.analysis.video import read_frames, write_frames
+
+    clip, fps = read_frames(media / "street_phone.mp4")
     h, w = clip[0].shape[:2]
     photo = cv2.imread(str(media / "test_image.jpg"))
     ph, pw = photo.shape[:2]
     cw, ch = int(pw * 0.7), int(pw * 0.7 * h / w)
     pan = [cv2.resize(photo[(ph - ch) // 2 :][:ch, int((pw - cw) * k / 229) :][:, :cw], (w, h), interpolation=cv2.INTER_AREA)
            for k in range(230)]
-    out = cv2.VideoWriter(str(dest), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    written, k = 0, 0
-    while written < frames:
-        for f in (clip if k % 2 == 0 else pan)[: frames - written]:
-            out.write(f)
-            written += 1
+    seq, k = [], 0
+    while len(seq) < frames:
+        seq += (clip if k % 2 == 0 else pan)[: frames - len(seq)]
         k += 1
-    out.release()
-    return dest
+    return write_frames(dest, seq, fps)
+
 
 log = logging.getLogger("benchmarks.ray_vs_local")
 

@@ -27,24 +27,12 @@ def assemble(media: Path, work: Path) -> dict[str, Path]:
     """The benchmark's recordings (written under ``work``)."""
     import cv2
 
-    cap = cv2.VideoCapture(str(media / "street_phone.mp4"))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    cap.release()
+    from deepfer.analysis.video import read_frames, write_frames
+
+    frames, fps = read_frames(media / "street_phone.mp4")
 
     def write(name: str, seq, rate: float) -> Path:
-        p = work / name
-        h, w = seq[0].shape[:2]
-        out = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h))
-        for f in seq:
-            out.write(f)
-        out.release()
-        return p
+        return write_frames(work / name, seq, rate)
 
     long = (frames + frames[::-1] + [cv2.flip(f, 1) for f in frames]) * 5
     photo = cv2.imread(str(media / "test_image.jpg"))

@@ -18,6 +18,7 @@ import cv2
 import pytest
 
 from batch.engines.local import run_batch
+from deepfer.analysis.video import read_frames, write_frames
 from deepfer.outputs.layout import video_outputs
 from deepfer.outputs.sinks import read_rows
 from deepfer.outputs.video import CHECKPOINT_FRAMES, checkpoint_path
@@ -29,22 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _write_video(dst: Path, src: Path, frames: int | None = None, flip: bool = False, repeat: int = 1) -> Path:
     """A new video from ``src``: its first ``frames`` frames, mirrored when ``flip``, ``repeat`` times over."""
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    got = []
-    while frames is None or len(got) < frames:
-        ok, f = cap.read()
-        if not ok:
-            break
-        got.append(cv2.flip(f, 1) if flip else f)
-    cap.release()
-    h, w = got[0].shape[:2]
-    out = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for _ in range(repeat):
-        for f in got:
-            out.write(f)
-    out.release()
-    return dst
+    got, fps = read_frames(src, frames)
+    return write_frames(dst, [cv2.flip(f, 1) if flip else f for f in got] * repeat, fps)
 
 
 def _summary(path: Path) -> dict:

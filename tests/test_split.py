@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import pytest
 
+from deepfer.analysis.video import read_frames, write_frames
 from deepfer.outputs.layout import video_outputs
 from deepfer.outputs.split import detect_range, draw_range, finish_annotated, load_range, plan_ranges, range_path, save_range, write_decided
 from deepfer.outputs.video import analyze_video
@@ -25,18 +25,8 @@ def test_plan_ranges_follows_length_and_workers():
 
 
 def test_ranges_equal_one_pass_and_resume_per_range(media, pipeline, tmp_path):
-    cap = cv2.VideoCapture(str(media / "street_phone.mp4"))
-    frames = []
-    while True:
-        ok, f = cap.read()
-        if not ok:
-            break
-        frames.append(f)
-    video = tmp_path / "long.mp4"
-    w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (frames[0].shape[1], frames[0].shape[0]))
-    for f in frames * 5:  # 575 frames
-        w.write(f)
-    w.release()
+    frames, _ = read_frames(media / "street_phone.mp4")
+    video = write_frames(tmp_path / "long.mp4", frames * 5, 25.0)  # 575 frames
     one = analyze_video(video, tmp_path / "one", pipeline, annotate=True, checkpoint_key="k")
 
     ranges = [(0, 256), (256, None)]

@@ -141,6 +141,31 @@ def iter_frames(path: str | Path, stride: int = 1, stats: dict | None = None, st
         cap.release()
 
 
+def read_frames(path: str | Path, limit: int | None = None) -> tuple[list[np.ndarray], float]:
+    """All frames of a short video (at most ``limit``) as BGR arrays, and its fps: for tests and benchmarks that
+    assemble new videos from a clip.  Holds every frame in memory: never for analysis (:func:`iter_frames`)."""
+    frames: list[np.ndarray] = []
+    stats: dict = {}
+    for _, _, frame in iter_frames(path, stats=stats, stop=limit):
+        frames.append(frame)
+    return frames, float(stats.get("fps") or 0.0)
+
+
+def write_frames(dst: str | Path, frames, fps: float) -> Path:
+    """Write BGR frames (all the same size) as an mp4v MP4 through OpenCV: test and benchmark inputs of the kind
+    cameras and other tools write (DeepFER's own videos are H.264: :class:`VideoSink`)."""
+    import cv2
+
+    writer = None
+    for frame in frames:
+        if writer is None:
+            writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (frame.shape[1], frame.shape[0]))
+        writer.write(frame)
+    if writer is not None:
+        writer.release()
+    return Path(dst)
+
+
 def prefetch(it: Iterator, size: int = 8) -> Iterator:
     """Run ``it`` (frame decoding) in a background thread, ``size`` items ahead; errors are re-raised here."""
     q: queue.Queue = queue.Queue(maxsize=size)
