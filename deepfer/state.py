@@ -24,10 +24,6 @@ def stateful(cls: type) -> type:
     return cls
 
 
-def _types() -> dict[str, type]:
-    return _TYPES
-
-
 def encode(value: Any) -> Any:
     """``value`` as JSON-able data (a deep copy)."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -42,7 +38,7 @@ def encode(value: Any) -> Any:
         return {"__tuple__": [encode(v) for v in value]} if isinstance(value, tuple) else [encode(v) for v in value]
     if isinstance(value, dict):
         return {"__dict__": [[encode(k), encode(v)] for k, v in value.items()]}
-    if dataclasses.is_dataclass(value) and type(value).__name__ in _types():
+    if dataclasses.is_dataclass(value) and type(value).__name__ in _TYPES:
         return {"__dc__": type(value).__name__, "fields": {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}}
     raise TypeError(f"cannot save analysis state of type {type(value).__name__}")
 
@@ -64,7 +60,7 @@ def decode(data: Any) -> Any:
     if "__dict__" in data:
         return {decode(k): decode(v) for k, v in data["__dict__"]}
     if "__dc__" in data:
-        cls = _types().get(data["__dc__"])
+        cls = _TYPES.get(data["__dc__"])
         if cls is None:
             raise ValueError(f"not analysis state: unknown type {data['__dc__']!r}")
         fields = {k: decode(v) for k, v in data["fields"].items()}

@@ -164,9 +164,9 @@ class StreamAnalyzer:
         yielded), for :meth:`load_state` to continue from there with exactly the same results.
 
         ``decide=False``: faces found and classified only, without ids or the temporal model (a time range
-        of a video analyzed apart; :meth:`decide` completes its frames, in order, later).  With a stateless
-        finder (:attr:`stateless_finder`) and chunks aligned to the same frames, ``decide`` applied to these
-        frames gives exactly what ``run`` gives."""
+        of a video analyzed apart; :func:`deepfer.outputs.split.write_decided` completes its frames, in order,
+        later).  With a stateless finder (:attr:`stateless_finder`) and chunks aligned to the same frames, that
+        gives exactly what ``run`` gives."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
         pending: Future | None = None
         chunk: list[_Located] = []
@@ -191,8 +191,3 @@ class StreamAnalyzer:
                 yield pending.result()
         finally:  # on an error or an early stop too: no chunk is still being classified
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def decide(self, frame: AnalyzedFrame) -> AnalyzedFrame:
-        """Complete a frame from ``run(..., decide=False)``: track ids, then the temporal model (frames in order)."""
-        faces = self.tracker.update(frame.faces)
-        return AnalyzedFrame(frame.index, frame.timestamp_s, frame.frame, self.temporal.update(faces, frame.timestamp_s))

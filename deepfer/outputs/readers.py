@@ -143,30 +143,6 @@ def decided(df: pd.DataFrame) -> bool:
     return "raw_emotion" in df.columns and all(f"smooth_{e}" in df.columns for e in EMOTIONS)
 
 
-def dominant(df: pd.DataFrame, smoothed: bool = True) -> pd.Series:
-    """Each row's emotion: the one written in the ``emotion`` column (decided over time) when ``smoothed``
-    and the CSV has one, else the argmax of the per-frame probabilities (the raw view)."""
-    if smoothed and decided(df):
-        return df["emotion"].astype(str)
-    return pd.Series(np.asarray(EMOTIONS)[df[list(EMOTIONS)].to_numpy(float).argmax(axis=1)], index=df.index)
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def faces_of_frame(df: pd.DataFrame, frame: int):
     """The :class:`~deepfer.faces.Faces` recorded for one frame index (with the smoothed probabilities and
     the emotions decided over time when the CSV has them: drawn, they match the annotated video)."""
